@@ -1,0 +1,180 @@
+# Makefile: build, test, run, install and fuzz muster (DESIGN.md §8).
+# Sources are found by directory, so a new module or test needs no edit here:
+#   common/*.c proto/*.c    -> $(B)/libmuster.a (every program links it)
+#   daemons/<d>/*.c         -> $(B)/libexec/<d>   (main.c holds main())
+#   cli/*.c                 -> $(B)/bin/muster
+#   tests/unit/test_<m>.c   -> $(B)/tests/test_<m> (Check; extra objects in
+#                              TEST_<m>_OBJS)
+#   tests/fuzz/fuzz_<t>.c   -> $(B)/fuzz/replay_<t> (replays corpus/<t>/)
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/libexec/muster
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
+DESTDIR    ?=
+
+B          ?= build
+CC         ?= cc
+VERSION    := 0.1.0
+GIT_REV    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+PKGS       := libzmq msgpack yaml-0.1 libsystemd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-missing-field-initializers
+OPT        ?= -O2 -g
+CFLAGS     ?=
+EXTRA_CFLAGS ?=
+EXTRA_LDFLAGS ?=
+ALL_CFLAGS := -std=c11 $(WARN) $(OPT) -D_GNU_SOURCE -I. -Icommon -Iproto \
+              -DMUSTER_VERSION='"$(VERSION)"' -DMUSTER_REVISION='"$(GIT_REV)"' \
+              -DMUSTER_LIBEXECDIR='"$(LIBEXECDIR)"' -DMUSTER_SBINDIR='"$(SBINDIR)"' \
+              $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
+LDLIBS     := $(PKG_LIBS) -lm $(EXTRA_LDFLAGS)
+
+DAEMONS    := raftd gossipd httpd dnsd healthd musterd
+LIB_SRC    := $(wildcard common/*.c proto/*.c)
+LIB_OBJ    := $(LIB_SRC:%.c=$(B)/obj/%.o)
+LIB        := $(B)/libmuster.a
+
+daemon_src  = $(wildcard daemons/$(1)/*.c)
+daemon_obj  = $(patsubst %.c,$(B)/obj/%.o,$(call daemon_src,$(1)))
+# Objects of a daemon other than its main(), for tests of its modules.
+daemon_lib  = $(filter-out %/main.o,$(call daemon_obj,$(1)))
+
+DAEMON_BINS := $(DAEMONS:%=$(B)/libexec/%)
+CLI_BIN     := $(B)/bin/muster
+CLI_OBJ     := $(patsubst %.c,$(B)/obj/%.o,$(wildcard cli/*.c))
+
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(B)/fuzz/replay_%)
+SIM_SRC     := $(wildcard tests/sim/*.c)
+SIM_BIN     := $(if $(SIM_SRC),$(B)/tests/raft_sim)
+HELPER_SRC  := $(wildcard tests/helpers/*.c)
+HELPER_BINS := $(HELPER_SRC:tests/helpers/%.c=$(B)/tests/%)
+
+# Per-test extra objects (modules that live in a daemon's folder).
+TEST_raft_OBJS := $(filter %/raft.o,$(call daemon_obj,raftd))
+TEST_musterd_OBJS := $(call daemon_lib,musterd)
+
+# Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
+.SECONDEXPANSION:
+
+.PHONY: all deps test run asan install clean fuzz sim check-build
+.DEFAULT_GOAL := all
+
+all: $(DAEMON_BINS) $(CLI_BIN)
+
+deps:
+	@./scripts/deps.sh
+
+check-build: all $(UNIT_BINS) $(FUZZ_REPLAY) $(SIM_BIN) $(HELPER_BINS)
+
+test: deps
+	@$(MAKE) --no-print-directory check-build
+	@B=$(B) ./scripts/test.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	MUSTER_LIBEXEC_DIR=$(CURDIR)/$(B)/libexec $(CLI_BIN) agent -dev $(ARGS)
+
+# ASan + UBSan: a separate build tree, the whole suite under the sanitizers.
+asan: deps
+	@$(MAKE) --no-print-directory B=build-asan \
+	  OPT="-O1 -g -fno-omit-frame-pointer" \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" check-build
+	@B=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./scripts/test.sh
+
+# Seeded Raft simulation: `make sim SEED=n` replays one seed, `SEEDS=n` runs n.
+sim: $(SIM_BIN)
+	$(SIM_BIN) $(if $(SEED),--seed $(SEED)) $(if $(SEEDS),--seeds $(SEEDS))
+
+# Coverage-guided fuzzing with libFuzzer (clang): `make fuzz T=msg SECS=60`.
+fuzz:
+	@test -n "$(T)" || { echo "usage: make fuzz T=<target> [SECS=60]"; exit 1; }
+	@mkdir -p $(B)/libfuzzer
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I. -Icommon -Iproto $(PKG_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined -DMUSTER_VERSION='"$(VERSION)"' \
+	  -DMUSTER_REVISION='"$(GIT_REV)"' -DMUSTER_LIBEXECDIR='"$(LIBEXECDIR)"' \
+	  -DMUSTER_SBINDIR='"$(SBINDIR)"' tests/fuzz/fuzz_$(T).c $(LIB_SRC) $(PKG_LIBS) -lm -o $(B)/libfuzzer/fuzz_$(T)
+	@mkdir -p $(B)/libfuzzer/new_$(T)
+	@# New inputs go to the scratch dir (libFuzzer writes into the first one);
+	@# copy a reproducer into tests/fuzz/corpus/$(T) by hand after a fix.
+	$(B)/libfuzzer/fuzz_$(T) -max_total_time=$(or $(SECS),60) $(B)/libfuzzer/new_$(T) tests/fuzz/corpus/$(T)
+
+# Quiet by default; `make V=1` prints the commands.
+Q := $(if $(V),,@)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/libexec/%: $$(call daemon_obj,%) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $(call daemon_obj,$*) $(LIB) $(LDLIBS) $(PKGLIBS_$*)
+
+$(CLI_BIN): $(CLI_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIB) $$(TEST_$$*_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(TEST_$*_OBJS) $(LIB) $(CHECK_LIBS) $(LDLIBS)
+
+$(B)/obj/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+
+$(B)/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/raft_sim: $(SIM_SRC:%.c=$(B)/obj/%.o) $(TEST_raft_OBJS) $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/obj/tests/helpers/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
+	install -m 0755 $(CLI_BIN) $(DESTDIR)$(BINDIR)/muster
+	install -m 0755 $(B)/libexec/musterd $(DESTDIR)$(SBINDIR)/musterd
+	for d in raftd gossipd httpd dnsd healthd; do \
+	  install -m 0755 $(B)/libexec/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
+	install -d $(DESTDIR)$(SYSCONFDIR)/muster/conf.d
+	install -m 0644 etc/muster.yaml $(DESTDIR)$(SYSCONFDIR)/muster/muster.yaml.example
+	install -m 0644 etc/client.yaml $(DESTDIR)$(SYSCONFDIR)/muster/client.yaml.example
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0644 systemd/muster.service $(DESTDIR)$(UNITDIR)/muster.service
+	install -m 0644 systemd/muster.sysusers $(DESTDIR)$(SYSUSERSDIR)/muster.conf
+	install -m 0644 systemd/muster.tmpfiles $(DESTDIR)$(TMPFILESDIR)/muster.conf
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,61 @@
+/* daemon.h: what every child daemon shares: config, loop, bus endpoints, lifeline, the common messages. */
+#ifndef MUSTER_DAEMON_H
+#define MUSTER_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "ipc.h"
+#include "msg.h"
+#include "rundir.h"
+
+struct ev;
+struct daemon;
+
+/* One daemon's own parts; every hook is optional. */
+struct daemon_ops {
+	const char *name; /* "raftd": process name, routing id, endpoint name */
+	/* Set up the subsystem; 0 means this daemon can serve, and readiness
+	 * goes to musterd right after. */
+	int (*start)(struct daemon *d);
+	void (*stop)(struct daemon *d);
+	/* d->conf already holds the new configuration, old the previous one.
+	 * Return 0, or -1 with a reason in err (the reload is then answered
+	 * with 500 and the reason). */
+	int (*reload)(struct daemon *d, const struct conf *old, char *err, size_t err_size);
+	/* A request the common part does not answer. Return true when it was
+	 * taken (answered now or later through d->rpc); false gets a 400
+	 * "unsupported message" RESULT. */
+	bool (*request)(struct daemon *d, const struct ipc_from *from, struct msg *m);
+	/* Appends this daemon's own statistics (the common part adds its
+	 * uptime and bus counters). */
+	void (*stats)(struct daemon *d, struct msg_daemon_stats *out);
+};
+
+struct daemon {
+	const struct daemon_ops *ops;
+	struct ev *ev;
+	struct conf conf;
+	int argc;
+	char **argv; /* kept to re-resolve the configuration on reload */
+	char run_dir[RUNDIR_PATH_MAX + 1];
+	struct ipc_server *rpc;
+	struct ipc_pub *pub;
+	uint64_t epoch;    /* fresh at each start; in every event published */
+	uint64_t start_ms; /* monotonic */
+	bool ready;
+	bool stopping;
+	void *priv;
+};
+
+/* The whole life of a child daemon; returns main()'s exit code. */
+int daemon_main(int argc, char **argv, const struct daemon_ops *ops);
+
+/* A fresh random 64-bit value (epochs, ids). */
+uint64_t daemon_random64(void);
+
+/* Appends one statistic to out (the stats hook's helper). */
+void daemon_stat_add(struct msg_daemon_stats *out, const char *name, unsigned kind, double value);
+
+#endif

@@ -1,0 +1,33 @@
+#!/bin/sh
+# deps.sh: install the Debian 12 packages muster's build and tests need.
+# Idempotent and fast when everything is present: dpkg-query decides, and
+# apt-get runs only for what is missing (DESIGN.md §7 lists the libraries).
+set -eu
+
+PKGS="build-essential pkg-config
+libzmq3-dev libmsgpack-dev librocksdb-dev libyaml-dev check
+libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev libssl-dev libsystemd-dev
+socat curl procps python3 python3-consul python3-pytest python3-requests"
+
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "installed" ] || missing="$missing $p"
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+	command -v sudo >/dev/null 2>&1 || {
+		echo "deps: missing packages:$missing (run as root or install sudo)" >&2
+		exit 1
+	}
+	SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+# One update per run: a fresh machine has no package lists at all.
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

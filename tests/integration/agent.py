@@ -1,0 +1,133 @@
+"""agent.py: start real muster agents in temporary directories and talk to them.
+
+Readiness is read from the control socket (`muster ctl status`), never
+guessed with a bare sleep: every wait polls a condition up to a deadline.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("MUSTER_BUILD", os.path.join(ROOT, "build"))
+MUSTER = os.path.join(BUILD, "bin", "muster")
+LIBEXEC = os.path.join(BUILD, "libexec")
+DAEMONS = ("raftd", "gossipd", "healthd", "dnsd", "httpd")
+
+
+def wait_for(cond, timeout, what, interval=0.02):
+    """Polls cond() until it returns a true value; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); count it as gone.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def parse_status(text):
+    """`muster ctl status` lines -> {name: {key: value}}."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        if "pid" in fields:
+            fields["pid"] = int(fields["pid"])
+        if "restarts" in fields:
+            fields["restarts"] = int(fields["restarts"])
+        out[parts[0]] = fields
+    return out
+
+
+class Agent:
+    """One `muster agent` (musterd and its five daemons) in its own dirs."""
+
+    def __init__(self, args=(), libexec=LIBEXEC, env=None, config=None):
+        # Short paths: UNIX socket paths are limited to 107 bytes.
+        self.dir = tempfile.mkdtemp(prefix="mt", dir="/tmp")
+        self.run_dir = os.path.join(self.dir, "r")
+        self.log_path = os.path.join(self.dir, "agent.log")
+        self.args = list(args)
+        if config is not None:
+            path = os.path.join(self.dir, "agent.yaml")
+            with open(path, "w") as f:
+                f.write(config)
+            self.args += ["-config-file", path]
+        self.env = dict(os.environ)
+        self.env.update({"MUSTER_RUN_DIR": self.run_dir, "MUSTER_LIBEXEC_DIR": libexec})
+        self.env.pop("NOTIFY_SOCKET", None)
+        if env:
+            self.env.update(env)
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([MUSTER, "agent"] + self.args, env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def ctl(self, *cmd, check=True):
+        r = subprocess.run([MUSTER, "ctl", "-socket", os.path.join(self.run_dir, "ctl.sock")]
+                           + list(cmd), capture_output=True, text=True, timeout=15)
+        if check and r.returncode != 0:
+            raise AssertionError("muster ctl %s: %s%s" % (" ".join(cmd), r.stderr, self.tail()))
+        return r
+
+    def status(self):
+        try:
+            r = self.ctl("status", check=False)
+        except subprocess.TimeoutExpired:
+            return None
+        if r.returncode != 0:
+            return None
+        return parse_status(r.stdout)
+
+    def wait_state(self, pred, timeout, what):
+        def cond():
+            if self.proc.poll() is not None:
+                raise AssertionError("agent exited with %s%s" % (self.proc.returncode, self.tail()))
+            st = self.status()
+            return st if st and pred(st) else None
+        return wait_for(cond, timeout, what)
+
+    def wait_ready(self, timeout=20):
+        return self.wait_state(lambda st: all(st.get(d, {}).get("state") == "ready"
+                                              for d in DAEMONS), timeout, "all daemons ready")
+
+    def tail(self):
+        try:
+            with open(self.log_path) as f:
+                return "\n--- agent log ---\n" + f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,86 @@
+"""test_bus.py: the daemons and musterd answer on the bus (DESIGN.md §2), via tests/helpers/buscall."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from agent import Agent, BUILD, DAEMONS, wait_for
+
+BUSCALL = os.path.join(BUILD, "tests", "buscall")
+
+
+def call(agent, peer, *req, as_="httpd", timeout_ms=5000):
+    return subprocess.run([BUSCALL, "-as", as_, "-t", str(timeout_ms), agent.run_dir, peer]
+                          + list(req), capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def dev():
+    a = Agent(["-dev"]).start()
+    try:
+        a.wait_ready()
+        yield a
+    finally:
+        a.stop()
+
+
+def test_every_daemon_answers_ping_and_status(dev):
+    st = dev.status()
+    for d in DAEMONS + ("musterd",):
+        r = call(dev, d, "PING")
+        assert r.returncode == 0, (d, r.stderr)
+        assert r.stdout.startswith("PONG") and "nonce=12345" in r.stdout, r.stdout
+        r = call(dev, d, "STATUS")
+        assert r.returncode == 0, (d, r.stderr)
+        assert "name=%s" % d in r.stdout
+        if d != "musterd":
+            assert "pid=%d" % st[d]["pid"] in r.stdout
+            assert "state=ready" in r.stdout
+
+
+def test_musterd_status_lists_children(dev):
+    r = call(dev, "musterd", "STATUS")
+    for d in DAEMONS:
+        assert d in r.stdout
+    assert r.stdout.count("ready") >= 5
+
+
+def test_stats_gather_every_daemon(dev):
+    r = call(dev, "musterd", "STATS")
+    assert r.returncode == 0, r.stderr
+    for d in DAEMONS + ("musterd",):
+        assert re.search(r"\b%s\b" % d, r.stdout), (d, r.stdout)
+    assert "bus.received" in r.stdout
+
+
+def test_log_level_over_the_bus(dev):
+    r = call(dev, "musterd", "LOG_LEVEL", "debug")
+    assert r.returncode == 0 and "status=200" in r.stdout, r.stdout
+    r = call(dev, "musterd", "LOG_LEVEL", "shouty")
+    assert "status=400" in r.stdout
+
+
+def test_unimplemented_request_is_a_clear_error(dev):
+    # gossipd has no membership yet: a leave is refused, the agent stays.
+    r = call(dev, "musterd", "LEAVE")
+    assert r.returncode == 0
+    assert "status=200" not in r.stdout, r.stdout
+    assert dev.proc.poll() is None
+
+
+def test_forbidden_sender_gets_no_answer(dev):
+    # CHILD_STATE may only come from musterd: raftd refuses it unanswered.
+    r = call(dev, "raftd", "CHILD_STATE", as_="httpd", timeout_ms=300)
+    assert r.returncode == 2, r.stdout + r.stderr
+
+
+def test_shutdown_over_the_bus():
+    a = Agent(["-dev"]).start()
+    try:
+        a.wait_ready()
+        r = call(a, "musterd", "SHUTDOWN")
+        assert "status=200" in r.stdout
+        assert a.proc.wait(timeout=10) == 0
+    finally:
+        a.stop()

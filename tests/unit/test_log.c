@@ -1,0 +1,102 @@
+/* test_log.c: levels, parsing and the line format of the log module. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "testutil.h"
+
+static char last[512];
+static int lines;
+
+static void sink(enum log_level level, const char *line, void *arg)
+{
+	(void)level;
+	(void)arg;
+	snprintf(last, sizeof(last), "%s", line);
+	lines++;
+}
+
+START_TEST(log_level_filters)
+{
+	log_init("t", LOG_LEVEL_WARN);
+	log_set_sink(sink, NULL);
+	lines = 0;
+	log_info("hidden %d", 1);
+	ck_assert_int_eq(lines, 0);
+	log_warnx("shown %d", 2);
+	ck_assert_int_eq(lines, 1);
+	ck_assert_str_eq(last, "shown 2");
+	log_set_level(LOG_LEVEL_TRACE);
+	log_trace("trace");
+	ck_assert_int_eq(lines, 2);
+	ck_assert_int_eq(log_get_level(), LOG_LEVEL_TRACE);
+	log_set_sink(NULL, NULL);
+}
+END_TEST
+
+START_TEST(log_errno_variant_appends_strerror)
+{
+	log_init("t", LOG_LEVEL_INFO);
+	log_set_sink(sink, NULL);
+	errno = ENOENT;
+	log_warn("open %s", "x");
+	ck_assert_str_eq(last, "open x: No such file or directory");
+	/* errno survives logging, so a caller can still look at it. */
+	ck_assert_int_eq(errno, ENOENT);
+	log_set_sink(NULL, NULL);
+}
+END_TEST
+
+START_TEST(log_level_names_parse)
+{
+	enum log_level l;
+
+	ck_assert_int_eq(log_level_parse("trace", &l), 0);
+	ck_assert_int_eq(l, LOG_LEVEL_TRACE);
+	ck_assert_int_eq(log_level_parse("DEBUG", &l), 0);
+	ck_assert_int_eq(l, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(log_level_parse("warning", &l), 0);
+	ck_assert_int_eq(l, LOG_LEVEL_WARN);
+	ck_assert_int_eq(log_level_parse("err", &l), 0);
+	ck_assert_int_eq(l, LOG_LEVEL_ERROR);
+	ck_assert_int_eq(log_level_parse("loud", &l), -1);
+	ck_assert_int_eq(log_level_parse(NULL, &l), -1);
+	ck_assert_str_eq(log_level_name(LOG_LEVEL_INFO), "info");
+	ck_assert_str_eq(log_level_name((enum log_level)99), "unknown");
+}
+END_TEST
+
+START_TEST(log_long_line_is_cut_not_overflowed)
+{
+	char big[8192];
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_init("t", LOG_LEVEL_INFO);
+	log_set_sink(sink, NULL);
+	log_info("%s", big);
+	ck_assert_uint_eq(strlen(last), sizeof(last) - 1);
+	log_set_sink(NULL, NULL);
+}
+END_TEST
+
+static Suite *log_suite(void)
+{
+	Suite *s = suite_create("log");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, log_level_filters);
+	tcase_add_test(tc, log_errno_variant_appends_strerror);
+	tcase_add_test(tc, log_level_names_parse);
+	tcase_add_test(tc, log_long_line_is_cut_not_overflowed);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return testutil_run(log_suite());
+}
