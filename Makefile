@@ -167,10 +167,16 @@ install: all
 	for d in raftd gossipd httpd dnsd healthd; do \
 	  install -m 0755 $(B)/libexec/$$d $(DESTDIR)$(LIBEXECDIR)/$$d; done
 	install -d $(DESTDIR)$(SYSCONFDIR)/muster/conf.d
+	@# The examples always; muster.yaml itself only where none exists yet
+	@# (a reinstall never overwrites an operator's configuration).
 	install -m 0644 etc/muster.yaml $(DESTDIR)$(SYSCONFDIR)/muster/muster.yaml.example
 	install -m 0644 etc/client.yaml $(DESTDIR)$(SYSCONFDIR)/muster/client.yaml.example
+	test -e $(DESTDIR)$(SYSCONFDIR)/muster/muster.yaml || \
+	  install -m 0644 etc/muster.yaml $(DESTDIR)$(SYSCONFDIR)/muster/muster.yaml
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
-	install -m 0644 systemd/muster.service $(DESTDIR)$(UNITDIR)/muster.service
+	sed -e 's#@SBINDIR@#$(SBINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' \
+	  systemd/muster.service > $(DESTDIR)$(UNITDIR)/muster.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/muster.service
 	install -m 0644 systemd/muster.sysusers $(DESTDIR)$(SYSUSERSDIR)/muster.conf
 	install -m 0644 systemd/muster.tmpfiles $(DESTDIR)$(TMPFILESDIR)/muster.conf
 

@@ -6,12 +6,14 @@
 #include "rundir.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,8 +137,32 @@ static int cli_validate(int argc, char **argv)
 	return rc;
 }
 
+/* The one -dev agent of this user, whose run_dir is a fresh directory
+ * under /tmp: 0 and its socket when there is exactly one. */
+static int cli_find_dev_socket(char *out, size_t size)
+{
+	glob_t g;
+	struct stat st;
+	int found = 0;
+
+	if (glob("/tmp/muster-dev-*/run/ctl.sock", 0, NULL, &g) != 0)
+		return -1;
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		if (stat(g.gl_pathv[i], &st) != 0 || st.st_uid != geteuid() || !S_ISSOCK(st.st_mode))
+			continue;
+		if (found++ == 0)
+			snprintf(out, size, "%s", g.gl_pathv[i]);
+		else
+			fprintf(stderr, "muster ctl: several -dev agents (%s, %s): use -socket\n", out,
+				g.gl_pathv[i]);
+	}
+	globfree(&g);
+	return found == 1 ? 0 : -1;
+}
+
 /* -socket, then MUSTER_CTL_SOCKET, then <data_dir>/run/ctl.sock (or the
- * run_dir resolution musterd uses), then /run/muster/ctl.sock. */
+ * run_dir resolution musterd uses), then /run/muster/ctl.sock (systemd),
+ * then the single -dev agent of this user (`make run`). */
 static int cli_ctl_path(const char *sock, const char *data_dir, char *out, size_t size)
 {
 	const char *env = getenv("MUSTER_CTL_SOCKET");
@@ -151,7 +177,10 @@ static int cli_ctl_path(const char *sock, const char *data_dir, char *out, size_
 			return -1;
 		return snprintf(out, size, "%s/ctl.sock", rd) < (int)size ? 0 : -1;
 	}
-	return snprintf(out, size, "/run/muster/ctl.sock") < (int)size ? 0 : -1;
+	snprintf(out, size, "/run/muster/ctl.sock");
+	if (access(out, F_OK) != 0 && cli_find_dev_socket(rd, sizeof(rd)) == 0)
+		snprintf(out, size, "%s", rd);
+	return 0;
 }
 
 static long cli_ms_left(const struct timespec *deadline)

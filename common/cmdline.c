@@ -7,15 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cmdline_print_diag(const struct conf_diag *d)
+/* Errors to stderr, one per line; warnings through the log. */
+static void cmdline_print_diag(const struct conf_diag *d, bool show_warnings)
 {
-	for (size_t i = 0; i < d->n_warnings; i++)
+	for (size_t i = 0; show_warnings && i < d->n_warnings; i++)
 		log_warnx("%s", d->warnings[i]);
 	for (size_t i = 0; i < d->n_errors; i++)
 		fprintf(stderr, "%s\n", d->errors[i]);
 }
 
-enum cmdline_result cmdline_conf(int argc, char **argv, struct conf *out)
+enum cmdline_result cmdline_conf(int argc, char **argv, struct conf *out, bool show_warnings)
 {
 	char **rest = calloc((size_t)argc + 1, sizeof(char *));
 	struct conf_diag d;
@@ -39,7 +40,8 @@ enum cmdline_result cmdline_conf(int argc, char **argv, struct conf *out)
 	conf_init(out);
 	rc = conf_resolve(out, n, rest, &d);
 	free(rest);
-	cmdline_print_diag(&d);
+	/* -n / -nv is a check by hand: always show what it found. */
+	cmdline_print_diag(&d, show_warnings || check);
 	conf_diag_fini(&d);
 	if (rc != 0)
 		return CMDLINE_EXIT_ERR;

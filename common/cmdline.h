@@ -14,10 +14,9 @@ enum cmdline_result {
 /* Resolves the agent configuration from argv (consul agent flags, files,
  * dirs) after taking out this program's own `-n` (check and exit) and `-v`
  * / `-nv` (with -n: print the normalised configuration as JSON), as bgpd
- * does. Errors go to stderr one per line, warnings to the log. */
-enum cmdline_result cmdline_conf(int argc, char **argv, struct conf *out);
-
-/* Prints a conf_diag: errors to stderr, warnings through log_warnx. */
-void cmdline_print_diag(const struct conf_diag *d);
+ * does. Errors go to stderr one per line; warnings to the log when
+ * show_warnings (a supervised daemon leaves them to musterd, which reads
+ * the same configuration first and logs them once). */
+enum cmdline_result cmdline_conf(int argc, char **argv, struct conf *out, bool show_warnings);
 
 #endif

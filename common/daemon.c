@@ -59,7 +59,7 @@ static int daemon_reload(struct daemon *d, char *err, size_t err_size)
 	enum log_level lvl;
 	int rc = 0;
 
-	if (cmdline_conf(d->argc, d->argv, &fresh) != CMDLINE_RUN) {
+	if (cmdline_conf(d->argc, d->argv, &fresh, !d->supervised) != CMDLINE_RUN) {
 		snprintf(err, err_size, "configuration has errors; keeping the running one");
 		conf_fini(&fresh);
 		return -1;
@@ -213,7 +213,8 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	d.argc = argc;
 	d.argv = argv;
 	log_init(ops->name, LOG_LEVEL_INFO);
-	switch (cmdline_conf(argc, argv, &d.conf)) {
+	d.supervised = getenv(LIFELINE_ENV) != NULL;
+	switch (cmdline_conf(argc, argv, &d.conf, !d.supervised)) {
 	case CMDLINE_RUN:
 		break;
 	case CMDLINE_EXIT_OK:

@@ -46,6 +46,7 @@ struct daemon {
 	uint64_t start_ms; /* monotonic */
 	bool ready;
 	bool stopping;
+	bool supervised; /* started by musterd (which logs config warnings) */
 	void *priv;
 };
 

@@ -78,7 +78,8 @@ static void ctl_status(struct ctl_conn *c)
 	for (int i = 0; i < SUP_CHILDREN; i++) {
 		const struct child *k = &m->children[i];
 
-		buf_printf(&c->out, "%s state=%s pid=%d uptime=%.1fs restarts=%llu last-exit=%s\n",
+		/* key=value words; a value with a space is quoted (shell rules). */
+		buf_printf(&c->out, "%s state=%s pid=%d uptime=%.1fs restarts=%llu last-exit=\"%s\"\n",
 			   k->name, sup_state_name(k->state), k->pid > 0 ? (int)k->pid : 0,
 			   k->pid > 0 ? (double)(now - k->spawn_ms) / 1000.0 : 0.0,
 			   (unsigned long long)k->restarts, k->last_exit[0] ? k->last_exit : "-");

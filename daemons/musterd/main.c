@@ -193,7 +193,7 @@ int musterd_reload(struct musterd *m, char *err, size_t err_size)
 	enum log_level lvl;
 
 	musterd_notify(m, "RELOADING=1\nSTATUS=reloading");
-	if (cmdline_conf(m->argc, m->argv, &m->conf) != CMDLINE_RUN || musterd_complete_conf(m) != 0) {
+	if (cmdline_conf(m->argc, m->argv, &m->conf, true) != CMDLINE_RUN || musterd_complete_conf(m) != 0) {
 		conf_fini(&m->conf);
 		m->conf = old;
 		snprintf(err, err_size, "configuration has errors; keeping the running one");
@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 	m.argv = argv;
 	m.exit_code = 0;
 	log_init("musterd", LOG_LEVEL_INFO);
-	switch (cmdline_conf(argc, argv, &m.conf)) {
+	switch (cmdline_conf(argc, argv, &m.conf, true)) {
 	case CMDLINE_RUN:
 		break;
 	case CMDLINE_EXIT_OK:

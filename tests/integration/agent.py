@@ -4,6 +4,7 @@ Readiness is read from the control socket (`muster ctl status`), never
 guessed with a bare sleep: every wait polls a condition up to a deadline.
 """
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -46,7 +47,7 @@ def parse_status(text):
     """`muster ctl status` lines -> {name: {key: value}}."""
     out = {}
     for line in text.splitlines():
-        parts = line.split()
+        parts = shlex.split(line)
         if not parts:
             continue
         fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)

@@ -33,10 +33,10 @@ def test_every_daemon_answers_ping_and_status(dev):
         assert r.stdout.startswith("PONG") and "nonce=12345" in r.stdout, r.stdout
         r = call(dev, d, "STATUS")
         assert r.returncode == 0, (d, r.stderr)
-        assert "name=%s" % d in r.stdout
+        assert 'name="%s"' % d in r.stdout
         if d != "musterd":
-            assert "pid=%d" % st[d]["pid"] in r.stdout
-            assert "state=ready" in r.stdout
+            assert "pid=%d " % st[d]["pid"] in r.stdout
+            assert 'state="ready"' in r.stdout
 
 
 def test_musterd_status_lists_children(dev):

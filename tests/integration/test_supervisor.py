@@ -35,6 +35,11 @@ def test_dev_agent_lists_five_ready_children(dev):
         assert pid_alive(st[d]["pid"])
         pids.add(st[d]["pid"])
     assert len(pids) == 5
+    # run_dir is private; the control socket is the owner's only.
+    assert os.stat(dev.run_dir).st_mode & 0o777 == 0o700
+    assert os.stat(os.path.join(dev.run_dir, "ctl.sock")).st_mode & 0o777 == 0o600
+    with open(os.path.join(dev.run_dir, "musterd.pid")) as f:
+        assert int(f.read()) == dev.proc.pid
     # Each daemon runs the binary of its name, under musterd.
     for d in DAEMONS:
         with open("/proc/%d/comm" % st[d]["pid"]) as f:
@@ -93,7 +98,7 @@ def test_sigterm_stops_everything_in_order_within_5s():
         assert not os.path.exists(data_dir)
         with open(a.log_path) as f:
             log = f.read()
-        order = [m.group(1) for m in re.finditer(r"(\w+): stopped", log)]
+        order = [m.group(1) for m in re.finditer(r"musterd\[\d+\]: (\w+): stopped \(", log)]
         assert sorted(order) == sorted(DAEMONS), log
         # Clients' daemons first, raftd (the state) last.
         assert set(order[:2]) == {"httpd", "dnsd"}, order
@@ -244,7 +249,7 @@ def test_node_id_is_kept_in_data_dir(tmp_path):
     data = str(tmp_path / "data")
     ids = []
     for _ in range(2):
-        a = Agent(["-data-dir", data, "-node", "n1"]).start()
+        a = Agent(["-data-dir", data, "-node", "n1", "-bind", "127.0.0.1"]).start()
         try:
             a.wait_ready()
             with open(os.path.join(data, "node-id")) as f:
@@ -256,3 +261,34 @@ def test_node_id_is_kept_in_data_dir(tmp_path):
     assert ids[0] == ids[1]
     assert re.match(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
                     ids[0])
+
+
+def test_ctl_finds_the_dev_agent_without_flags():
+    # As `make run` starts it: no MUSTER_RUN_DIR, run_dir inside the -dev dir.
+    a = Agent(["-dev"], env={"MUSTER_RUN_DIR": ""}).start()
+    env = dict(os.environ)
+    env.pop("MUSTER_RUN_DIR", None)
+    env.pop("MUSTER_CTL_SOCKET", None)
+    try:
+        def status():
+            r = subprocess.run([MUSTER, "ctl", "status"], env=env, capture_output=True,
+                               text=True, timeout=10)
+            return r.returncode == 0 and r.stdout.count("state=ready") == 6 and r.stdout
+        out = wait_for(status, 20, "muster ctl status to show six ready lines")
+        assert re.search(r"run_dir=/tmp/muster-dev-\w+/run", out), out
+    finally:
+        a.stop()
+
+
+def test_pid_file_written_and_removed(tmp_path):
+    pid_file = str(tmp_path / "agent.pid")
+    a = Agent(["-dev", "-pid-file", pid_file]).start()
+    try:
+        a.wait_ready()
+        with open(pid_file) as f:
+            assert int(f.read()) == a.proc.pid
+        a.proc.send_signal(signal.SIGTERM)
+        a.proc.wait(timeout=10)
+        assert not os.path.exists(pid_file)
+    finally:
+        a.stop()
