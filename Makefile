@@ -69,7 +69,7 @@ TEST_musterd_OBJS := $(call daemon_lib,musterd)
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
 .SECONDEXPANSION:
 
-.PHONY: all deps test run asan install clean fuzz sim check-build
+.PHONY: all deps test run asan install install-files clean fuzz sim check-build
 .DEFAULT_GOAL := all
 
 all: $(DAEMON_BINS) $(CLI_BIN)
@@ -161,6 +161,11 @@ $(B)/tests/%: $(B)/obj/tests/helpers/%.o $(LIB)
 	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
 install: all
+	@$(MAKE) --no-print-directory install-files
+
+# Copies what is built, building nothing (the tests install an ASan build
+# this way without rebuilding it with other flags).
+install-files:
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR)
 	install -m 0755 $(CLI_BIN) $(DESTDIR)$(BINDIR)/muster
 	install -m 0755 $(B)/libexec/musterd $(DESTDIR)$(SBINDIR)/musterd

@@ -1,4 +1,4 @@
-/* muster.c: the `muster` command: agent, version, validate, ctl (spec/dns-cli-gossip-raft.md §2, §3). */
+/* muster.c: the `muster` command: agent, version, validate, ctl (spec §2, §3). */
 #include "buf.h"
 #include "cmdline.h"
 #include "conf.h"
@@ -18,25 +18,25 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CTL_REPLY_MAX (1u << 20)
+#define CTL_REPLY_MAX  (1u << 20)
 #define CTL_TIMEOUT_MS 10000
 
 /* Consul commands that later work brings; until then they say so. */
 static const char *const cli_later[] = {
-	"members", "join", "leave", "force-leave", "reload", "info", "kv", "catalog", "services",
-	"event", "exec", "keygen", "keyring", "lock", "maint", "monitor", "operator", "rtt",
-	"snapshot", "watch", "acl", "config", "debug", NULL,
+    "members",  "join",  "leave",    "force-leave", "reload",  "info",   "kv",    "catalog",
+    "services", "event", "exec",     "keygen",      "keyring", "lock",   "maint", "monitor",
+    "operator", "rtt",   "snapshot", "watch",       "acl",     "config", "debug", NULL,
 };
 
 static void cli_usage(FILE *f)
 {
 	fprintf(f, "Usage: muster [--version] [--help] <command> [<args>]\n\n"
-		   "Available commands are:\n"
-		   "    agent       Runs a muster agent (the consul agent flags)\n"
-		   "    ctl         Talks to the local agent's supervisor (status, start, stop,\n"
-		   "                restart, reload, shutdown, log-level)\n"
-		   "    validate    Validate config files/directories\n"
-		   "    version     Prints the muster version\n");
+	           "Available commands are:\n"
+	           "    agent       Runs a muster agent (the consul agent flags)\n"
+	           "    ctl         Talks to the local agent's supervisor (status, start, stop,\n"
+	           "                restart, reload, shutdown, log-level)\n"
+	           "    validate    Validate config files/directories\n"
+	           "    version     Prints the muster version\n");
 }
 
 /* musterd: MUSTER_LIBEXEC_DIR (tests, build tree), then beside this binary
@@ -77,8 +77,10 @@ static int cli_agent(char **argv)
 	char path[PATH_MAX + 32];
 
 	if (cli_find_musterd(path, sizeof(path)) != 0) {
-		fprintf(stderr, "muster agent: cannot find musterd (tried %s); set "
-				"MUSTER_LIBEXEC_DIR\n", path);
+		fprintf(stderr,
+		        "muster agent: cannot find musterd (tried %s); set "
+		        "MUSTER_LIBEXEC_DIR\n",
+		        path);
 		return 1;
 	}
 	/* musterd takes the same flags; argv[0] becomes its name. */
@@ -120,7 +122,8 @@ static int cli_validate(int argc, char **argv)
 		}
 	}
 	if (nfiles == 0) {
-		fprintf(stderr, "muster validate: expected at least one config file or directory\n");
+		fprintf(stderr,
+		        "muster validate: expected at least one config file or directory\n");
 		conf_fini(&c);
 		return 1;
 	}
@@ -148,13 +151,14 @@ static int cli_find_dev_socket(char *out, size_t size)
 	if (glob("/tmp/muster-dev-*/run/ctl.sock", 0, NULL, &g) != 0)
 		return -1;
 	for (size_t i = 0; i < g.gl_pathc; i++) {
-		if (stat(g.gl_pathv[i], &st) != 0 || st.st_uid != geteuid() || !S_ISSOCK(st.st_mode))
+		if (stat(g.gl_pathv[i], &st) != 0 || st.st_uid != geteuid() ||
+		    !S_ISSOCK(st.st_mode))
 			continue;
 		if (found++ == 0)
 			snprintf(out, size, "%s", g.gl_pathv[i]);
 		else
-			fprintf(stderr, "muster ctl: several -dev agents (%s, %s): use -socket\n", out,
-				g.gl_pathv[i]);
+			fprintf(stderr, "muster ctl: several -dev agents (%s, %s): use -socket\n",
+			        out, g.gl_pathv[i]);
 	}
 	globfree(&g);
 	return found == 1 ? 0 : -1;
@@ -212,7 +216,8 @@ static int cli_ctl(int argc, char **argv)
 		if ((flen == 6 && strncmp(f, "socket", 6) == 0) ||
 		    (flen == 8 && strncmp(f, "data-dir", 8) == 0)) {
 			if (v == NULL) {
-				fprintf(stderr, "muster ctl: flag -%.*s needs a value\n", (int)flen, f);
+				fprintf(stderr, "muster ctl: flag -%.*s needs a value\n", (int)flen,
+				        f);
 				return 1;
 			}
 			if (f[0] == 's')
@@ -226,8 +231,8 @@ static int cli_ctl(int argc, char **argv)
 	}
 	if (i >= argc) {
 		fprintf(stderr, "usage: muster ctl [-socket PATH | -data-dir DIR] "
-				"status|start NAME|stop NAME|restart NAME|reload|shutdown|"
-				"log-level LEVEL\n");
+		                "status|start NAME|stop NAME|restart NAME|reload|shutdown|"
+		                "log-level LEVEL\n");
 		return 1;
 	}
 	memset(&sun, 0, sizeof(sun));
@@ -248,7 +253,7 @@ static int cli_ctl(int argc, char **argv)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
 		fprintf(stderr, "muster ctl: cannot connect to %s: %s\n", sun.sun_path,
-			strerror(errno));
+		        strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		buf_fini(&line);
@@ -263,7 +268,7 @@ static int cli_ctl(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += CTL_TIMEOUT_MS / 1000;
 	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
+		struct pollfd p = {fd, POLLIN, 0};
 		char b[4096];
 		long left = cli_ms_left(&deadline);
 		ssize_t n;

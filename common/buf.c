@@ -93,14 +93,14 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 
 int buf_put_be16(struct buf *b, uint16_t v)
 {
-	uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 
 	return buf_append(b, x, 2);
 }
 
 int buf_put_be32(struct buf *b, uint32_t v)
 {
-	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
 
 	return buf_append(b, x, 4);
 }

@@ -1,4 +1,4 @@
-/* daemon.c: what every child daemon shares: config, loop, bus endpoints, lifeline, the common messages. */
+/* daemon.c: what every child daemon shares: config, loop, bus, lifeline, common messages. */
 #include "daemon.h"
 #include "cmdline.h"
 #include "ev.h"
@@ -111,7 +111,7 @@ static void daemon_stats_reply(struct daemon *d, const struct ipc_from *from)
 }
 
 static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from, struct msg *m,
-			      void *arg)
+                              void *arg)
 {
 	struct daemon *d = arg;
 	struct msg r;
@@ -120,6 +120,10 @@ static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from,
 
 	memset(&r, 0, sizeof(r));
 	switch (m->type) {
+	case MSG_ECHO:
+		/* The round-trip probe: the request itself is the answer. */
+		ipc_reply(s, from, m);
+		return;
 	case MSG_PING:
 		r.type = MSG_PONG;
 		r.u.pong.nonce = m->u.ping.nonce;
@@ -132,7 +136,9 @@ static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from,
 		r.u.status_reply.pid = (uint64_t)getpid();
 		r.u.status_reply.epoch = d->epoch;
 		r.u.status_reply.uptime_ms = ev_now_ms(d->ev) - d->start_ms;
-		r.u.status_reply.state = (char *)(d->stopping ? "stopping" : d->ready ? "ready" : "starting");
+		r.u.status_reply.state = (char *)(d->stopping ? "stopping"
+		                                  : d->ready  ? "ready"
+		                                              : "starting");
 		ipc_reply(s, from, &r);
 		return;
 	case MSG_STATS:
@@ -146,7 +152,8 @@ static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from,
 		return;
 	case MSG_LOG_LEVEL:
 		if (log_level_parse(m->u.log_level.level, &lvl) != 0) {
-			snprintf(err, sizeof(err), "unknown log level \"%s\"", m->u.log_level.level);
+			snprintf(err, sizeof(err), "unknown log level \"%s\"",
+			         m->u.log_level.level);
 			ipc_reply_result(s, from, 400, err);
 			return;
 		}
@@ -157,7 +164,8 @@ static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from,
 	case MSG_SHUTDOWN:
 		ipc_reply_result(s, from, 200, "");
 		daemon_stop(d, m->u.shutdown.reason && m->u.shutdown.reason[0]
-				       ? m->u.shutdown.reason : "shutdown requested");
+		                   ? m->u.shutdown.reason
+		                   : "shutdown requested");
 		return;
 	default:
 		break;
@@ -168,7 +176,7 @@ static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from,
 	 * is a 503 that says so; one that is not meant for it, a 400. */
 	if (msg_receiver_allowed(m->type, msg_peer_from_name(d->ops->name, strlen(d->ops->name)))) {
 		snprintf(err, sizeof(err), "%s: %s is not built yet", d->ops->name,
-			 msg_type_name(m->type));
+		         msg_type_name(m->type));
 		ipc_reply_result(s, from, 503, err);
 		return;
 	}
@@ -258,7 +266,7 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	if (lifeline_ready() != 0)
 		goto out;
 	log_info("ready (run_dir %s, epoch %016llx%s)", d.run_dir, (unsigned long long)d.epoch,
-		 attached ? "" : ", no supervisor");
+	         attached ? "" : ", no supervisor");
 	rc = ev_run(d.ev) == 0 ? 0 : 1;
 	if (ops->stop != NULL)
 		ops->stop(&d);

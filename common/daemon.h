@@ -1,4 +1,4 @@
-/* daemon.h: what every child daemon shares: config, loop, bus endpoints, lifeline, the common messages. */
+/* daemon.h: what every child daemon shares: config, loop, bus, lifeline, common messages. */
 #ifndef MUSTER_DAEMON_H
 #define MUSTER_DAEMON_H
 

@@ -310,7 +310,7 @@ int ev_signal(struct ev *ev, int signo, ev_signal_cb cb, void *arg)
 		if (ev->sigfd_watch < 0)
 			return -1;
 	}
-	ev->sigs[ev->nsigs++] = (struct ev_sig){ signo, cb, arg };
+	ev->sigs[ev->nsigs++] = (struct ev_sig){signo, cb, arg};
 	return 0;
 }
 

@@ -1,4 +1,4 @@
-/* ipc.c: the bus between daemons: ROUTER/DEALER requests with deadlines, PUB/SUB events (DESIGN.md §2). */
+/* ipc.c: the bus: ROUTER/DEALER requests with deadlines, PUB/SUB events (DESIGN.md §2). */
 #include "ipc.h"
 #include "buf.h"
 #include "ev.h"
@@ -40,7 +40,7 @@ int ipc_endpoint(char *out, size_t size, const char *run_dir, const char *name, 
 
 	if (n < 0 || (size_t)n >= size || (size_t)n - strlen("ipc://") > IPC_SUN_PATH_MAX) {
 		log_errorx("ipc: endpoint %s/%s.%s is longer than a UNIX socket path allows (%d)",
-			   run_dir, name, kind, IPC_SUN_PATH_MAX);
+		           run_dir, name, kind, IPC_SUN_PATH_MAX);
 		return -1;
 	}
 	return 0;
@@ -70,7 +70,7 @@ static int ipc_encode(struct msg *m, struct buf *out)
 	buf_init(out, IPC_MSG_SIZE_MAX);
 	if (msg_encode(m, out) != 0 || out->err) {
 		log_errorx("ipc: %s does not fit in %u bytes", msg_type_name(m->type),
-			   IPC_MSG_SIZE_MAX);
+		           IPC_MSG_SIZE_MAX);
 		buf_fini(out);
 		return -1;
 	}
@@ -84,7 +84,25 @@ static void ipc_log_refused(const char *where, const char *peer, enum msg_err e,
 	enum log_level lvl = count <= 10 ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
 
 	log_msg(lvl, "ipc %s: frame from %s refused: %s (%llu so far)", where, peer, msg_err_str(e),
-		(unsigned long long)count);
+	        (unsigned long long)count);
+}
+
+/* Reads and drops the rest of a multipart message (its parts arrive
+ * together, so DONTWAIT finds them all). */
+static void ipc_drain_multipart(void *z)
+{
+	int more = 1;
+
+	while (more) {
+		zmq_msg_t part;
+
+		zmq_msg_init(&part);
+		if (zmq_msg_recv(&part, z, ZMQ_DONTWAIT) < 0)
+			more = 0;
+		else
+			more = zmq_msg_more(&part);
+		zmq_msg_close(&part);
+	}
 }
 
 /* ------------------------------------------------------------------ server */
@@ -126,14 +144,14 @@ static void ipc_server_read(struct ev *ev, int revents, void *arg)
 			s->ctr.malformed++;
 			continue;
 		}
-		/* One message is one frame (DESIGN.md §2): drain any extras. */
-		while (zmq_msg_more(&body)) {
-			zmq_msg_t extra;
-
-			zmq_msg_init(&extra);
-			zmq_msg_recv(&extra, s->z, ZMQ_DONTWAIT);
-			zmq_msg_close(&extra);
+		/* One message is one frame (DESIGN.md §2): drop the whole
+		 * multipart, counted once. */
+		if (zmq_msg_more(&body)) {
+			ipc_drain_multipart(s->z);
+			zmq_msg_close(&id);
+			zmq_msg_close(&body);
 			s->ctr.malformed++;
+			continue;
 		}
 		s->ctr.received++;
 		memset(&from, 0, sizeof(from));
@@ -157,7 +175,7 @@ static void ipc_server_read(struct ev *ev, int revents, void *arg)
 			else
 				s->ctr.malformed++;
 			ipc_log_refused(s->name, from.name, e,
-					e == MSG_ESENDER ? s->ctr.refused : s->ctr.malformed);
+			                e == MSG_ESENDER ? s->ctr.refused : s->ctr.malformed);
 			continue;
 		}
 		from.req_id = m.req_id;
@@ -167,7 +185,7 @@ static void ipc_server_read(struct ev *ev, int revents, void *arg)
 }
 
 struct ipc_server *ipc_server_new(struct ev *ev, const char *run_dir, const char *name,
-				  ipc_request_cb cb, void *arg)
+                                  ipc_request_cb cb, void *arg)
 {
 	struct ipc_server *s = calloc(1, sizeof(*s));
 	char ep[256];
@@ -228,14 +246,14 @@ int ipc_reply(struct ipc_server *s, const struct ipc_from *from, struct msg *rep
 	} else {
 		s->ctr.dropped++;
 		log_debug("ipc %s: reply %s to %s dropped: %s", s->name, msg_type_name(reply->type),
-			  from->name, zmq_strerror(errno));
+		          from->name, zmq_strerror(errno));
 	}
 	buf_fini(&b);
 	return rc;
 }
 
 int ipc_reply_result(struct ipc_server *s, const struct ipc_from *from, unsigned status,
-		     const char *error)
+                     const char *error)
 {
 	struct msg r;
 
@@ -304,7 +322,7 @@ static struct ipc_pending *ipc_pending_find(struct ipc_client *c, uint64_t req_i
 }
 
 static void ipc_pending_done(struct ipc_client *c, struct ipc_pending *p, enum ipc_status st,
-			     struct msg *reply)
+                             struct msg *reply)
 {
 	ipc_reply_cb cb = p->cb;
 	void *arg = p->arg;
@@ -335,6 +353,7 @@ static void ipc_client_read(struct ev *ev, int revents, void *arg)
 		}
 		if (zmq_msg_more(&body)) {
 			/* Not a frame we send: skip the whole multipart. */
+			ipc_drain_multipart(c->z);
 			c->ctr.malformed++;
 			zmq_msg_close(&body);
 			continue;
@@ -352,8 +371,8 @@ static void ipc_client_read(struct ev *ev, int revents, void *arg)
 		p = ipc_pending_find(c, m.req_id);
 		if (p == NULL) {
 			c->ctr.late++;
-			log_debug("ipc: late or unknown reply %s req=%llu from %s", msg_type_name(m.type),
-				  (unsigned long long)m.req_id, c->peer);
+			log_debug("ipc: late or unknown reply %s req=%llu from %s",
+			          msg_type_name(m.type), (unsigned long long)m.req_id, c->peer);
 		} else {
 			ipc_pending_done(c, p, IPC_OK, &m);
 		}
@@ -362,7 +381,7 @@ static void ipc_client_read(struct ev *ev, int revents, void *arg)
 }
 
 struct ipc_client *ipc_client_new(struct ev *ev, const char *run_dir, const char *self,
-				  const char *peer)
+                                  const char *peer)
 {
 	struct ipc_client *c = calloc(1, sizeof(*c));
 	char ep[256];
@@ -434,15 +453,14 @@ static int ipc_send_frame(struct ipc_client *c, struct msg *m)
 	if (rc < 0) {
 		c->ctr.dropped++;
 		log_debug("ipc: send %s to %s: %s", msg_type_name(m->type), c->peer,
-			  zmq_strerror(errno));
+		          zmq_strerror(errno));
 		return -1;
 	}
 	c->ctr.sent++;
 	return 0;
 }
 
-int ipc_call(struct ipc_client *c, struct msg *req, uint64_t timeout_ms, ipc_reply_cb cb,
-	     void *arg)
+int ipc_call(struct ipc_client *c, struct msg *req, uint64_t timeout_ms, ipc_reply_cb cb, void *arg)
 {
 	struct ipc_pending *p;
 
@@ -499,7 +517,7 @@ const struct ipc_counters *ipc_client_counters(const struct ipc_client *c)
 }
 
 enum ipc_status ipc_call_sync(const char *run_dir, const char *self, const char *peer,
-			      struct msg *req, uint64_t timeout_ms, struct msg *reply)
+                              struct msg *req, uint64_t timeout_ms, struct msg *reply)
 {
 	struct ipc_client *c = ipc_client_new(NULL, run_dir, self, peer);
 	uint64_t deadline = ev_clock_ms() + timeout_ms;
@@ -515,7 +533,7 @@ enum ipc_status ipc_call_sync(const char *run_dir, const char *self, const char 
 	}
 	for (;;) {
 		uint64_t now = ev_clock_ms();
-		zmq_pollitem_t it = { c->z, -1, ZMQ_POLLIN, 0 };
+		zmq_pollitem_t it = {c->z, -1, ZMQ_POLLIN, 0};
 		zmq_msg_t body;
 
 		if (now >= deadline)
@@ -645,7 +663,7 @@ static void ipc_sub_read(struct ev *ev, int revents, void *arg)
 }
 
 struct ipc_sub *ipc_sub_new(struct ev *ev, const char *run_dir, const char *publisher,
-			    ipc_event_cb cb, void *arg)
+                            ipc_event_cb cb, void *arg)
 {
 	struct ipc_sub *s = calloc(1, sizeof(*s));
 	char ep[256];

@@ -44,7 +44,8 @@ int lifeline_attach(struct ev *ev, void (*gone)(struct ev *, void *), void *arg)
 	 * (whose runner may own fd 3) can pass another. */
 	fd = atoi(v);
 	if (fd < 3 || fcntl(fd, F_GETFD) < 0) {
-		log_errorx("lifeline: %s=%s is not an open descriptor", LIFELINE_ENV, v);
+		log_errorx("lifeline: %s=%s does not name the supervisor link (an open fd above 2)",
+		           LIFELINE_ENV, v);
 		return -1;
 	}
 	/* Not inherited by what this daemon runs (check scripts), and

@@ -8,8 +8,8 @@ struct ev;
 
 /* musterd passes the link as fd LIFELINE_FD and names that fd in the
  * environment, so a daemon started by hand (no variable) runs alone. */
-#define LIFELINE_FD  3
-#define LIFELINE_ENV "MUSTER_LIFELINE"
+#define LIFELINE_FD    3
+#define LIFELINE_ENV   "MUSTER_LIFELINE"
 #define LIFELINE_READY "ready\n"
 
 /* Takes the link if there is one: marks it close-on-exec (check scripts

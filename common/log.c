@@ -17,9 +17,9 @@ static bool log_journal;
 static void (*log_sink)(enum log_level, const char *, void *);
 static void *log_sink_arg;
 
-static const char *const log_names[] = { "trace", "debug", "info", "warn", "error" };
+static const char *const log_names[] = {"trace", "debug", "info", "warn", "error"};
 /* sd-daemon(3) priority prefixes: debug 7, info 6, warning 4, err 3. */
-static const int log_prio[] = { 7, 7, 6, 4, 3 };
+static const int log_prio[] = {7, 7, 6, 4, 3};
 
 /* systemd sets JOURNAL_STREAM=dev:ino of the stream it gave us as stderr;
  * only when stderr still is that stream do we use <N> prefixes. */
@@ -101,8 +101,8 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	if (log_sink != NULL) {
 		log_sink(level, line, log_sink_arg);
 	} else if (log_journal) {
-		fprintf(stderr, "<%d>%s: [%s] %s\n", log_prio[level], log_name,
-			log_names[level], line);
+		fprintf(stderr, "<%d>%s: [%s] %s\n", log_prio[level], log_name, log_names[level],
+		        line);
 	} else {
 		struct timespec ts;
 		struct tm tm;
@@ -112,7 +112,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		fprintf(stderr, "%s.%03ldZ [%-5s] %s[%d]: %s\n", stamp, ts.tv_nsec / 1000000,
-			log_names[level], log_name, (int)getpid(), line);
+		        log_names[level], log_name, (int)getpid(), line);
 	}
 	errno = saved;
 }

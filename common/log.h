@@ -33,10 +33,10 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-#define log_trace(...) log_msg(LOG_LEVEL_TRACE, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_warnx(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_trace(...)  log_msg(LOG_LEVEL_TRACE, __VA_ARGS__)
+#define log_debug(...)  log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)   log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warnx(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_errorx(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 #endif

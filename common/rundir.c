@@ -26,7 +26,8 @@ int rundir_resolve(const char *data_dir, char *out, size_t size)
 		return -1;
 	if (n < 0 || (size_t)n >= size || n > RUNDIR_PATH_MAX) {
 		log_errorx("run_dir %s is too long: UNIX socket paths under it would pass 107 "
-			   "bytes; set %s to a shorter directory", out, RUNDIR_ENV);
+		           "bytes; set %s to a shorter directory",
+		           out, RUNDIR_ENV);
 		return -1;
 	}
 	return 0;

@@ -4,10 +4,10 @@
 
 #include <stddef.h>
 
-#define RUNDIR_ENV       "MUSTER_RUN_DIR"
+#define RUNDIR_ENV "MUSTER_RUN_DIR"
 /* The longest run_dir whose endpoints still fit a UNIX socket path (107
  * bytes and a NUL): "<run_dir>/healthd.rpc", the longest name, adds 12. */
-#define RUNDIR_PATH_MAX  95
+#define RUNDIR_PATH_MAX 95
 
 /* $MUSTER_RUN_DIR if set; else $RUNTIME_DIRECTORY (systemd's
  * RuntimeDirectory=muster, i.e. /run/muster); else <data_dir>/run. Returns

@@ -6,7 +6,7 @@
  * It binds no network port and answers every other request with a clear
  * error rather than made-up data. */
 static const struct daemon_ops gossipd_ops = {
-	.name = "gossipd",
+    .name = "gossipd",
 };
 
 int main(int argc, char **argv)

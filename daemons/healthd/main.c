@@ -1,4 +1,5 @@
-/* main.c: healthd, this agent's services and checks, check runners and anti-entropy (DESIGN.md §1). */
+/* main.c: healthd, this agent's services and checks, check runners and anti-entropy (DESIGN.md §1).
+ */
 #include "daemon.h"
 
 /* Until its subsystem lands, healthd runs the common part only: its loop, its
@@ -6,7 +7,7 @@
  * It binds no network port and answers every other request with a clear
  * error rather than made-up data. */
 static const struct daemon_ops healthd_ops = {
-	.name = "healthd",
+    .name = "healthd",
 };
 
 int main(int argc, char **argv)

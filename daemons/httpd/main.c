@@ -6,7 +6,7 @@
  * It binds no network port and answers every other request with a clear
  * error rather than made-up data. */
 static const struct daemon_ops httpd_ops = {
-	.name = "httpd",
+    .name = "httpd",
 };
 
 int main(int argc, char **argv)

@@ -1,4 +1,4 @@
-/* bus.c: musterd.rpc (RELOAD, LEAVE, SHUTDOWN, LOG_LEVEL, STATS, STATUS) and the fan-out to children. */
+/* bus.c: musterd.rpc (RELOAD, LEAVE, SHUTDOWN, LOG_LEVEL, STATS, STATUS) and the fan-out. */
 #include "musterd.h"
 #include "daemon.h"
 #include "ev.h"
@@ -19,8 +19,8 @@ struct fanout {
 	bool has_caller;
 	struct ipc_from caller;
 	int waiting;
-	struct buf errors;       /* "healthd: timeout; dnsd: ..." */
-	struct msg stats;        /* MSG_STATS_REPLY being gathered */
+	struct buf errors; /* "healthd: timeout; dnsd: ..." */
+	struct msg stats;  /* MSG_STATS_REPLY being gathered */
 	size_t stats_cap;
 };
 
@@ -199,8 +199,8 @@ static void bus_leave_reply(void *arg, enum ipc_status st, struct msg *reply)
 		ipc_reply_result(m->rpc, &lc->caller, 503, err);
 	} else if (reply->type != MSG_RESULT || reply->u.result.status != 200) {
 		ipc_reply_result(m->rpc, &lc->caller,
-				 reply->type == MSG_RESULT ? (unsigned)reply->u.result.status : 500,
-				 reply->type == MSG_RESULT ? reply->u.result.error : "bad reply");
+		                 reply->type == MSG_RESULT ? (unsigned)reply->u.result.status : 500,
+		                 reply->type == MSG_RESULT ? reply->u.result.error : "bad reply");
 	} else {
 		ipc_reply_result(m->rpc, &lc->caller, 200, "");
 		sup_shutdown(m, "graceful leave");
@@ -244,8 +244,9 @@ static void bus_status(struct musterd *m, const struct ipc_from *from)
 	r.u.status_reply.pid = (uint64_t)getpid();
 	r.u.status_reply.epoch = m->epoch;
 	r.u.status_reply.uptime_ms = ev_now_ms(m->ev) - m->start_ms;
-	r.u.status_reply.state = (char *)(m->shutting_down ? "stopping"
-					  : m->all_ready_once ? "ready" : "starting");
+	r.u.status_reply.state = (char *)(m->shutting_down    ? "stopping"
+	                                  : m->all_ready_once ? "ready"
+	                                                      : "starting");
 	for (int i = 0; i < SUP_CHILDREN; i++)
 		sup_child_status(m, &m->children[i], &kids[i]);
 	r.u.status_reply.children.v = kids;
@@ -260,6 +261,9 @@ void bus_on_request(struct ipc_server *s, const struct ipc_from *from, struct ms
 	char err[256];
 
 	switch (msg->type) {
+	case MSG_ECHO:
+		ipc_reply(s, from, msg);
+		return;
 	case MSG_PING: {
 		struct msg r;
 
@@ -285,7 +289,8 @@ void bus_on_request(struct ipc_server *s, const struct ipc_from *from, struct ms
 		return;
 	case MSG_LOG_LEVEL:
 		if (log_level_parse(msg->u.log_level.level, &lvl) != 0) {
-			snprintf(err, sizeof(err), "unknown log level \"%s\"", msg->u.log_level.level);
+			snprintf(err, sizeof(err), "unknown log level \"%s\"",
+			         msg->u.log_level.level);
 			ipc_reply_result(s, from, 400, err);
 			return;
 		}
@@ -298,7 +303,8 @@ void bus_on_request(struct ipc_server *s, const struct ipc_from *from, struct ms
 	case MSG_SHUTDOWN:
 		ipc_reply_result(s, from, 200, "");
 		sup_shutdown(m, msg->u.shutdown.reason && msg->u.shutdown.reason[0]
-					? msg->u.shutdown.reason : "shutdown requested");
+		                    ? msg->u.shutdown.reason
+		                    : "shutdown requested");
 		return;
 	default:
 		snprintf(err, sizeof(err), "musterd does not handle %s", msg_type_name(msg->type));

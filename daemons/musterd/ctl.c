@@ -1,4 +1,5 @@
-/* ctl.c: the control socket <run_dir>/ctl.sock, a line protocol usable with socat (model: bgpctl). */
+/* ctl.c: the control socket <run_dir>/ctl.sock, a line protocol usable with socat (model: bgpctl).
+ */
 #include "musterd.h"
 #include "ev.h"
 #include "log.h"
@@ -15,10 +16,10 @@
 
 /* Limits: connections, line length, what one reply may buffer, and how
  * long an idle connection is kept. */
-#define CTL_CONN_MAX   16
-#define CTL_LINE_MAX   256
-#define CTL_OUT_MAX    (64u << 10)
-#define CTL_IDLE_MS    60000
+#define CTL_CONN_MAX 16
+#define CTL_LINE_MAX 256
+#define CTL_OUT_MAX  (64u << 10)
+#define CTL_IDLE_MS  60000
 
 struct ctl_conn {
 	struct musterd *m;
@@ -73,16 +74,19 @@ static void ctl_status(struct ctl_conn *c)
 	uint64_t now = ev_now_ms(m->ev);
 
 	buf_printf(&c->out, "musterd state=%s pid=%d uptime=%.1fs run_dir=%s\n",
-		   m->shutting_down ? "stopping" : m->all_ready_once ? "ready" : "starting",
-		   (int)getpid(), (double)(now - m->start_ms) / 1000.0, m->run_dir);
+	           m->shutting_down    ? "stopping"
+	           : m->all_ready_once ? "ready"
+	                               : "starting",
+	           (int)getpid(), (double)(now - m->start_ms) / 1000.0, m->run_dir);
 	for (int i = 0; i < SUP_CHILDREN; i++) {
 		const struct child *k = &m->children[i];
 
 		/* key=value words; a value with a space is quoted (shell rules). */
-		buf_printf(&c->out, "%s state=%s pid=%d uptime=%.1fs restarts=%llu last-exit=\"%s\"\n",
-			   k->name, sup_state_name(k->state), k->pid > 0 ? (int)k->pid : 0,
-			   k->pid > 0 ? (double)(now - k->spawn_ms) / 1000.0 : 0.0,
-			   (unsigned long long)k->restarts, k->last_exit[0] ? k->last_exit : "-");
+		buf_printf(&c->out,
+		           "%s state=%s pid=%d uptime=%.1fs restarts=%llu last-exit=\"%s\"\n",
+		           k->name, sup_state_name(k->state), k->pid > 0 ? (int)k->pid : 0,
+		           k->pid > 0 ? (double)(now - k->spawn_ms) / 1000.0 : 0.0,
+		           (unsigned long long)k->restarts, k->last_exit[0] ? k->last_exit : "-");
 	}
 }
 
@@ -100,8 +104,10 @@ static void ctl_command(struct ctl_conn *c, char *line)
 	log_debug("ctl: %s%s%s", cmd, arg ? " " : "", arg ? arg : "");
 	if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || strcmp(cmd, "restart") == 0) {
 		if (arg == NULL || (k = sup_find(m, arg)) == NULL) {
-			buf_printf(&c->out, "error: unknown daemon \"%s\" (raftd gossipd httpd dnsd "
-					    "healthd)\n", arg ? arg : "");
+			buf_printf(&c->out,
+			           "error: unknown daemon \"%s\" (raftd gossipd httpd dnsd "
+			           "healthd)\n",
+			           arg ? arg : "");
 			return;
 		}
 		if (m->shutting_down) {
@@ -132,8 +138,10 @@ static void ctl_command(struct ctl_conn *c, char *line)
 		enum log_level lvl;
 
 		if (arg == NULL || log_level_parse(arg, &lvl) != 0) {
-			buf_printf(&c->out, "error: unknown log level \"%s\" (trace debug info "
-					    "warn error)\n", arg ? arg : "");
+			buf_printf(&c->out,
+			           "error: unknown log level \"%s\" (trace debug info "
+			           "warn error)\n",
+			           arg ? arg : "");
 			return;
 		}
 		log_set_level(lvl);
@@ -141,7 +149,7 @@ static void ctl_command(struct ctl_conn *c, char *line)
 		buf_printf(&c->out, "ok\n");
 	} else if (strcmp(cmd, "help") == 0) {
 		buf_printf(&c->out, "status\nstart NAME\nstop NAME\nrestart NAME\nreload\n"
-				    "shutdown\nlog-level LEVEL\nok\n");
+		                    "shutdown\nlog-level LEVEL\nok\n");
 	} else {
 		buf_printf(&c->out, "error: unknown command \"%s\" (try help)\n", cmd);
 	}
@@ -183,7 +191,8 @@ static void ctl_conn_io(struct ev *ev, int revents, void *arg)
 				c->in_len -= len + 1;
 			}
 			if (c->in_len == sizeof(c->in)) {
-				buf_printf(&c->out, "error: line longer than %d bytes\n", CTL_LINE_MAX);
+				buf_printf(&c->out, "error: line longer than %d bytes\n",
+				           CTL_LINE_MAX);
 				c->closing = true;
 			}
 			if (c->out.err) {

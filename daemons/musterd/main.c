@@ -1,4 +1,4 @@
-/* main.c: musterd, the supervisor of one agent: config, run_dir, children, bus, control socket, systemd. */
+/* main.c: musterd, one agent's supervisor: config, run_dir, children, bus, ctl, systemd. */
 #include "musterd.h"
 #include "cmdline.h"
 #include "daemon.h"
@@ -99,10 +99,9 @@ static void musterd_uuid(char out[37])
 	memcpy(b + 8, &r2, 8);
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* RFC 4122 §4.4: version 4 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-		 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-		 b[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
 }
 
 /* The node id is generated once and kept in <data_dir>/node-id, as
@@ -193,7 +192,8 @@ int musterd_reload(struct musterd *m, char *err, size_t err_size)
 	enum log_level lvl;
 
 	musterd_notify(m, "RELOADING=1\nSTATUS=reloading");
-	if (cmdline_conf(m->argc, m->argv, &m->conf, true) != CMDLINE_RUN || musterd_complete_conf(m) != 0) {
+	if (cmdline_conf(m->argc, m->argv, &m->conf, true) != CMDLINE_RUN ||
+	    musterd_complete_conf(m) != 0) {
 		conf_fini(&m->conf);
 		m->conf = old;
 		snprintf(err, err_size, "configuration has errors; keeping the running one");
@@ -283,27 +283,28 @@ static void musterd_raise_nofile(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			log_warn("cannot raise RLIMIT_NOFILE to %llu", (unsigned long long)rl.rlim_max);
+			log_warn("cannot raise RLIMIT_NOFILE to %llu",
+			         (unsigned long long)rl.rlim_max);
 	}
 }
 
 static void musterd_banner(struct musterd *m)
 {
 	fprintf(stderr,
-		"==> Starting muster agent...\n"
-		"           Version: '%s'\n"
-		"           Node ID: '%s'\n"
-		"         Node name: '%s'\n"
-		"        Datacenter: '%s'\n"
-		"            Server: %s (Bootstrap: %s)\n"
-		"          Data dir: %s%s\n"
-		"           Run dir: %s\n"
-		"       Control sock: %s/ctl.sock\n"
-		"==> Log data will now stream in as it occurs:\n",
-		MUSTER_VERSION, m->conf.node_id, m->conf.node_name, m->conf.datacenter,
-		m->conf.server ? "true" : "false", m->conf.bootstrap ? "true" : "false",
-		m->conf.data_dir, m->dev_dir[0] ? " (dev: removed at exit)" : "", m->run_dir,
-		m->run_dir);
+	        "==> Starting muster agent...\n"
+	        "           Version: '%s'\n"
+	        "           Node ID: '%s'\n"
+	        "         Node name: '%s'\n"
+	        "        Datacenter: '%s'\n"
+	        "            Server: %s (Bootstrap: %s)\n"
+	        "          Data dir: %s%s\n"
+	        "           Run dir: %s\n"
+	        "       Control sock: %s/ctl.sock\n"
+	        "==> Log data will now stream in as it occurs:\n",
+	        MUSTER_VERSION, m->conf.node_id, m->conf.node_name, m->conf.datacenter,
+	        m->conf.server ? "true" : "false", m->conf.bootstrap ? "true" : "false",
+	        m->conf.data_dir, m->dev_dir[0] ? " (dev: removed at exit)" : "", m->run_dir,
+	        m->run_dir);
 }
 
 static void musterd_cleanup(struct musterd *m)

@@ -24,8 +24,8 @@ enum child_state {
 	CHILD_FAILED,      /* K deaths in W seconds: no more restarts until started by hand */
 };
 
-#define SUP_CHILDREN    5
-#define SUP_DEATHS_MAX  64 /* bound of the death-time ring: restart_max_deaths ≤ this */
+#define SUP_CHILDREN   5
+#define SUP_DEATHS_MAX 64 /* bound of the death-time ring: restart_max_deaths ≤ this */
 
 struct musterd;
 
@@ -37,8 +37,8 @@ struct child {
 	pid_t pid;
 	int lifeline_fd;
 	int lifeline_watch;
-	bool want_up;      /* restart it when it dies */
-	bool restart_now;  /* a requested restart: the death is not a crash */
+	bool want_up;     /* restart it when it dies */
+	bool restart_now; /* a requested restart: the death is not a crash */
 	uint64_t spawn_ms;
 	uint64_t ready_ms;
 	uint64_t restarts;
@@ -63,7 +63,7 @@ struct musterd {
 	char **argv;
 	char run_dir[RUNDIR_PATH_MAX + 1];
 	char libexec_dir[PATH_MAX];
-	char dev_dir[256];     /* -dev without data_dir: removed at exit */
+	char dev_dir[256]; /* -dev without data_dir: removed at exit */
 	char config_path[RUNDIR_PATH_MAX + 32];
 	char pid_path[RUNDIR_PATH_MAX + 32];
 	int pid_fd;

@@ -20,17 +20,17 @@ extern char **environ;
 /* Start order; the stop order is its reverse in phases: the daemons that
  * face clients go first, raftd, which holds the state, last (DESIGN.md §4
  * "Leave"). */
-static const char *const sup_names[SUP_CHILDREN] = { "raftd", "gossipd", "healthd", "dnsd",
-						     "httpd" };
+static const char *const sup_names[SUP_CHILDREN] = {"raftd", "gossipd", "healthd", "dnsd", "httpd"};
 static const char *const sup_stop_phases[][3] = {
-	{ "httpd", "dnsd", NULL },
-	{ "healthd", NULL },
-	{ "gossipd", NULL },
-	{ "raftd", NULL },
+    {"httpd", "dnsd", NULL},
+    {"healthd", NULL},
+    {"gossipd", NULL},
+    {"raftd", NULL},
 };
 #define SUP_PHASES ((int)(sizeof(sup_stop_phases) / sizeof(sup_stop_phases[0])))
 
 static void sup_spawn(struct musterd *m, struct child *c);
+static void sup_crashed(struct musterd *m, struct child *c, uint64_t now);
 static void sup_next_phase(struct musterd *m);
 
 const char *sup_state_name(enum child_state s)
@@ -169,7 +169,7 @@ static void sup_lifeline_read(struct ev *ev, int revents, void *arg)
 	}
 	c->ready_ms = ev_now_ms(ev);
 	log_info("%s: ready (pid %d, %llu ms after spawn)", c->name, (int)c->pid,
-		 (unsigned long long)(c->ready_ms - c->spawn_ms));
+	         (unsigned long long)(c->ready_ms - c->spawn_ms));
 	sup_set_state(m, c, CHILD_READY);
 	sup_check_all_ready(m);
 }
@@ -183,7 +183,7 @@ static void sup_ready_timeout(struct ev *ev, void *arg)
 	if (c->state != CHILD_STARTING || c->pid <= 0)
 		return;
 	log_errorx("%s: not ready %llu ms after spawn, killing pid %d", c->name,
-		   (unsigned long long)c->m->conf.supervisor.ready_timeout_ms, (int)c->pid);
+	           (unsigned long long)c->m->conf.supervisor.ready_timeout_ms, (int)c->pid);
 	kill(c->pid, SIGKILL);
 }
 
@@ -283,7 +283,8 @@ static void sup_spawn(struct musterd *m, struct child *c)
 	c->lifeline_watch = ev_add_fd(m->ev, sv[0], EV_READ, sup_lifeline_read, c);
 	c->spawn_ms = ev_update_now(m->ev);
 	c->ready_ms = 0;
-	c->ready_timer = ev_timer_add(m->ev, m->conf.supervisor.ready_timeout_ms, sup_ready_timeout, c);
+	c->ready_timer =
+	    ev_timer_add(m->ev, m->conf.supervisor.ready_timeout_ms, sup_ready_timeout, c);
 	log_info("%s: started, pid %d", c->name, (int)pid);
 	sup_set_state(m, c, CHILD_STARTING);
 	return;
@@ -291,11 +292,11 @@ fail:
 	free(env_run);
 	free(env_life);
 	free(envp);
-	/* Counted as a death so a persistent failure ends in "failed". */
-	c->spawn_ms = ev_update_now(m->ev);
+	/* No process to reap: count it as a death here, so that a lasting
+	 * failure (no memory, no fds) ends in "failed" too. */
 	snprintf(c->last_exit, sizeof(c->last_exit), "spawn failed");
-	sup_set_state(m, c, CHILD_BACKOFF);
-	c->restart_timer = ev_timer_add(m->ev, c->backoff_ms, sup_restart_timer, c);
+	c->spawn_ms = ev_update_now(m->ev);
+	sup_crashed(m, c, c->spawn_ms);
 }
 
 void sup_start_all(struct musterd *m)
@@ -332,7 +333,7 @@ static void sup_kill_timeout(struct ev *ev, void *arg)
 	c->kill_timer = 0;
 	if (c->pid > 0) {
 		log_warnx("%s: still running %llu ms after SIGTERM, sending SIGKILL", c->name,
-			  (unsigned long long)c->m->conf.supervisor.stop_timeout_ms);
+		          (unsigned long long)c->m->conf.supervisor.stop_timeout_ms);
 		kill(c->pid, SIGKILL);
 	}
 }
@@ -346,8 +347,8 @@ static void sup_term(struct musterd *m, struct child *c)
 		sup_set_state(m, c, CHILD_STOPPING);
 	}
 	if (c->kill_timer == 0)
-		c->kill_timer = ev_timer_add(m->ev, m->conf.supervisor.stop_timeout_ms,
-					     sup_kill_timeout, c);
+		c->kill_timer =
+		    ev_timer_add(m->ev, m->conf.supervisor.stop_timeout_ms, sup_kill_timeout, c);
 }
 
 int sup_stop(struct musterd *m, struct child *c)
@@ -402,11 +403,44 @@ static size_t sup_recent_deaths(struct musterd *m, struct child *c, uint64_t now
 	return n;
 }
 
+/* A child died unasked (or could not be spawned): restart it after its
+ * back-off, or mark it failed after K deaths in W seconds. */
+static void sup_crashed(struct musterd *m, struct child *c, uint64_t now)
+{
+	uint64_t delay, next;
+	size_t deaths = sup_recent_deaths(m, c, now);
+
+	if (deaths >= (size_t)m->conf.supervisor.restart_max_deaths) {
+		log_errorx("%s: died %zu times in %llu ms (%s): failed, not restarting until "
+		           "started by hand (muster ctl start %s)",
+		           c->name, deaths,
+		           (unsigned long long)m->conf.supervisor.restart_window_ms, c->last_exit,
+		           c->name);
+		sup_set_state(m, c, CHILD_FAILED);
+		musterd_notify(m, "STATUS=%s failed", c->name);
+		return;
+	}
+	/* At least backoff between two spawns: a child that ran longer than
+	 * that comes back at once. */
+	next = c->spawn_ms + c->backoff_ms;
+	delay = next > now ? next - now : 0;
+	log_warnx("%s: died (%s), restarting in %llu ms", c->name, c->last_exit,
+	          (unsigned long long)delay);
+	c->backoff_ms *= 2;
+	if (c->backoff_ms > m->conf.supervisor.restart_backoff_max_ms)
+		c->backoff_ms = m->conf.supervisor.restart_backoff_max_ms;
+	c->restarts++;
+	sup_set_state(m, c, CHILD_BACKOFF);
+	musterd_notify(m, "STATUS=%s restarting", c->name);
+	if (delay == 0)
+		sup_spawn(m, c);
+	else
+		c->restart_timer = ev_timer_add(m->ev, delay, sup_restart_timer, c);
+}
+
 static void sup_died(struct musterd *m, struct child *c, int status)
 {
 	uint64_t now = ev_update_now(m->ev);
-	uint64_t delay, next;
-	size_t deaths;
 	bool was_ready = c->state == CHILD_READY;
 
 	sup_exit_text(status, c->last_exit, sizeof(c->last_exit));
@@ -437,36 +471,11 @@ static void sup_died(struct musterd *m, struct child *c, int status)
 		sup_spawn(m, c);
 		return;
 	}
-	/* A crash. Ready long enough resets the back-off (s6: the service
-	 * was healthy); otherwise it keeps doubling up to its cap. */
+	/* Ready long enough resets the back-off (s6: the service was
+	 * healthy); otherwise it keeps doubling up to its cap. */
 	if (was_ready && now - c->ready_ms >= m->conf.supervisor.restart_reset_after_ms)
 		c->backoff_ms = m->conf.supervisor.restart_backoff_min_ms;
-	deaths = sup_recent_deaths(m, c, now);
-	if (deaths >= (size_t)m->conf.supervisor.restart_max_deaths) {
-		log_errorx("%s: died %zu times in %llu ms (%s): failed, not restarting until "
-			   "started by hand (muster ctl start %s)",
-			   c->name, deaths, (unsigned long long)m->conf.supervisor.restart_window_ms,
-			   c->last_exit, c->name);
-		sup_set_state(m, c, CHILD_FAILED);
-		musterd_notify(m, "STATUS=%s failed", c->name);
-		return;
-	}
-	/* At least backoff between two spawns: a child that ran longer than
-	 * that comes back at once. */
-	next = c->spawn_ms + c->backoff_ms;
-	delay = next > now ? next - now : 0;
-	log_warnx("%s: died (%s), restarting in %llu ms", c->name, c->last_exit,
-		  (unsigned long long)delay);
-	c->backoff_ms *= 2;
-	if (c->backoff_ms > m->conf.supervisor.restart_backoff_max_ms)
-		c->backoff_ms = m->conf.supervisor.restart_backoff_max_ms;
-	c->restarts++;
-	sup_set_state(m, c, CHILD_BACKOFF);
-	musterd_notify(m, "STATUS=%s restarting", c->name);
-	if (delay == 0)
-		sup_spawn(m, c);
-	else
-		c->restart_timer = ev_timer_add(m->ev, delay, sup_restart_timer, c);
+	sup_crashed(m, c, now);
 }
 
 void sup_reap(struct musterd *m)
@@ -501,7 +510,7 @@ static void sup_stop_deadline(struct ev *ev, void *arg)
 
 		if (c->pid > 0) {
 			log_warnx("%s: not stopped within %llu ms, sending SIGKILL", c->name,
-				  (unsigned long long)m->conf.supervisor.stop_timeout_ms);
+			          (unsigned long long)m->conf.supervisor.stop_timeout_ms);
 			kill(c->pid, SIGKILL);
 		}
 	}
@@ -561,6 +570,7 @@ void sup_shutdown(struct musterd *m, const char *why)
 			sup_set_state(m, c, CHILD_STOPPED);
 	}
 	m->stop_phase = 0;
-	m->stop_timer = ev_timer_add(m->ev, m->conf.supervisor.stop_timeout_ms, sup_stop_deadline, m);
+	m->stop_timer =
+	    ev_timer_add(m->ev, m->conf.supervisor.stop_timeout_ms, sup_stop_deadline, m);
 	sup_next_phase(m);
 }

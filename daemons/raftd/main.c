@@ -6,7 +6,7 @@
  * It binds no network port and answers every other request with a clear
  * error rather than made-up data. */
 static const struct daemon_ops raftd_ops = {
-	.name = "raftd",
+    .name = "raftd",
 };
 
 int main(int argc, char **argv)

@@ -129,6 +129,16 @@ class Agent:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        report = None
         if self.proc is not None:
             self.log.close()
+            # Under `make asan` a daemon's sanitizer report lands in the
+            # agent's log (musterd would just restart the daemon).
+            with open(self.log_path, errors="replace") as f:
+                log = f.read()
+            for marker in ("Sanitizer", "runtime error:"):
+                if marker in log:
+                    report = log[max(0, log.index(marker) - 200):][:6000]
         shutil.rmtree(self.dir, ignore_errors=True)
+        if report is not None:
+            raise AssertionError("sanitizer report in the agent log:\n" + report)

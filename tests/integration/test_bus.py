@@ -39,6 +39,17 @@ def test_every_daemon_answers_ping_and_status(dev):
             assert 'state="ready"' in r.stdout
 
 
+def test_echo_comes_back_whole(dev):
+    for d in DAEMONS + ("musterd",):
+        r = call(dev, d, "ECHO")
+        assert r.returncode == 0, (d, r.stderr)
+        out = r.stdout
+        assert out.startswith("ECHO"), out
+        for want in ("u=18446744073709551615", "i=-9223372036854775808", "b=true", 'd=0.5',
+                     's="echo"', "ou=7", '"a"', '"b"', '"k"', '"v"', 'name="raftd"'):
+            assert want in out, (d, want, out)
+
+
 def test_musterd_status_lists_children(dev):
     r = call(dev, "musterd", "STATUS")
     for d in DAEMONS:

@@ -7,7 +7,10 @@ from agent import BUILD, ROOT
 
 def test_make_install_into_destdir(tmp_path):
     dest = str(tmp_path / "root")
-    r = subprocess.run(["make", "-s", "install", "B=" + BUILD, "DESTDIR=" + dest, "PREFIX=/usr/local"],
+    # install-files: what `make install` copies, without rebuilding BUILD
+    # (which may be the ASan tree, built with other flags).
+    r = subprocess.run(["make", "-s", "install-files", "B=" + BUILD, "DESTDIR=" + dest,
+                        "PREFIX=/usr/local"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     want = {
@@ -38,7 +41,7 @@ def test_make_install_into_destdir(tmp_path):
     # A second install keeps an operator's edited muster.yaml.
     with open(os.path.join(dest, "etc/muster/muster.yaml"), "a") as f:
         f.write("# edited\n")
-    subprocess.run(["make", "-s", "install", "B=" + BUILD, "DESTDIR=" + dest], cwd=ROOT,
+    subprocess.run(["make", "-s", "install-files", "B=" + BUILD, "DESTDIR=" + dest], cwd=ROOT,
                    check=True, capture_output=True, timeout=300)
     with open(os.path.join(dest, "etc/muster/muster.yaml")) as f:
         assert f.read().endswith("# edited\n")

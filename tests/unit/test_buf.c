@@ -41,8 +41,8 @@ END_TEST
 START_TEST(buf_printf_and_be)
 {
 	struct buf b;
-	static const uint8_t want[] = { 'n', '=', '4', '2', 0x12, 0x34, 0xde, 0xad, 0xbe, 0xef,
-					0, 0, 0, 0, 0, 0, 0, 7 };
+	static const uint8_t want[] = {'n',  '=', '4', '2', 0x12, 0x34, 0xde, 0xad, 0xbe,
+	                               0xef, 0,   0,   0,   0,    0,    0,    0,    7};
 
 	buf_init(&b, 64);
 	ck_assert_int_eq(buf_printf(&b, "n=%d", 42), 0);
@@ -73,7 +73,7 @@ END_TEST
 
 START_TEST(cur_reads_in_order)
 {
-	static const uint8_t in[] = { 1, 0x02, 0x03, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 5, 'x', 'y' };
+	static const uint8_t in[] = {1, 0x02, 0x03, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 5, 'x', 'y'};
 	struct cur c;
 	uint8_t two[2];
 
@@ -91,7 +91,7 @@ END_TEST
 
 START_TEST(cur_error_sticks)
 {
-	static const uint8_t in[] = { 0xaa, 0xbb, 0xcc };
+	static const uint8_t in[] = {0xaa, 0xbb, 0xcc};
 	struct cur c;
 
 	cur_init(&c, in, sizeof(in));
@@ -132,7 +132,7 @@ END_TEST
 
 START_TEST(cur_seek_and_fail)
 {
-	static const uint8_t in[] = { 9, 8, 7 };
+	static const uint8_t in[] = {9, 8, 7};
 	struct cur c;
 
 	cur_init(&c, in, sizeof(in));

@@ -42,8 +42,8 @@ static void record_tag(struct ev *ev, void *arg)
 START_TEST(ev_timers_fire_in_deadline_order)
 {
 	struct ev *ev = ev_new();
-	struct order o = { { 0 }, 0 };
-	struct tagged a = { &o, 1, 0, ev }, b = { &o, 2, 0, ev }, c = { &o, 3, 0, ev };
+	struct order o = {{0}, 0};
+	struct tagged a = {&o, 1, 0, ev}, b = {&o, 2, 0, ev}, c = {&o, 3, 0, ev};
 	uint64_t t0 = ev_clock_ms();
 
 	ev_timer_add(ev, 60, record_tag, &c);
@@ -70,7 +70,7 @@ static void stop_cb(struct ev *ev, void *arg)
 START_TEST(ev_timer_delete)
 {
 	struct ev *ev = ev_new();
-	struct order o = { { 0 }, 0 };
+	struct order o = {{0}, 0};
 	uint64_t id;
 
 	id = ev_timer_add(ev, 10, record, &o);
@@ -88,11 +88,11 @@ END_TEST
 START_TEST(ev_equal_deadlines_keep_order)
 {
 	struct ev *ev = ev_new();
-	struct order o = { { 0 }, 0 };
+	struct order o = {{0}, 0};
 	struct tagged t[3];
 
 	for (int i = 0; i < 3; i++) {
-		t[i] = (struct tagged){ &o, 10 + i, 0, ev };
+		t[i] = (struct tagged){&o, 10 + i, 0, ev};
 	}
 	/* Added within the same millisecond more often than not; the
 	 * sequence number orders them either way. */

@@ -1,8 +1,10 @@
-/* test_ipc.c: the bus: requests and replies, deadlines, sender checks, pub/sub with epochs, limits. */
+/* test_ipc.c: the bus: requests and replies, deadlines, sender checks, pub/sub with epochs, limits.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "ev.h"
 #include "ipc.h"
@@ -209,6 +211,56 @@ START_TEST(ipc_forbidden_sender_is_refused)
 }
 END_TEST
 
+/* Garbage, an empty frame and a multipart burst from a raw socket: each
+ * counted as malformed, none reaching the handler, and the server goes on
+ * answering (DEVELOPERS.md: a corrupt message never crashes a daemon). */
+START_TEST(ipc_malformed_frames_are_counted_not_fatal)
+{
+	struct ev *ev = ev_new();
+	int served = 0;
+	struct ipc_server *s;
+	struct ipc_client *c;
+	void *raw;
+	char ep[256];
+	struct got g;
+	struct msg req;
+	static const uint8_t junk[] = {0xc1, 0xff, 0x00, 0x93};
+
+	make_run_dir();
+	memset(&g, 0, sizeof(g));
+	s = ipc_server_new(ev, run_dir, "raftd", answer, &served);
+	raw = zmq_socket(ipc_ctx(), ZMQ_DEALER);
+	zmq_setsockopt(raw, ZMQ_ROUTING_ID, "httpd", 5);
+	ck_assert_int_eq(ipc_endpoint(ep, sizeof(ep), run_dir, "raftd", "rpc"), 0);
+	ck_assert_int_eq(zmq_connect(raw, ep), 0);
+	ck_assert_int_eq(zmq_send(raw, junk, sizeof(junk), 0), (int)sizeof(junk));
+	ck_assert_int_eq(zmq_send(raw, "", 0, 0), 0);
+	ck_assert_int_eq(zmq_send(raw, "\x91", 1, ZMQ_SNDMORE), 1);
+	ck_assert_int_eq(zmq_send(raw, "\x91", 1, 0), 1);
+	{
+		uint64_t end = ev_clock_ms() + 5000;
+
+		while (ipc_server_counters(s)->malformed < 3 && ev_clock_ms() < end)
+			ev_run_once(ev, 10);
+	}
+	ck_assert_uint_eq(ipc_server_counters(s)->malformed, 3);
+	ck_assert_int_eq(served, 0);
+	c = ipc_client_new(ev, run_dir, "httpd", "raftd");
+	memset(&req, 0, sizeof(req));
+	req.type = MSG_PING;
+	req.u.ping.nonce = 9;
+	ck_assert_int_eq(ipc_call(c, &req, 5000, on_reply, &g), 0);
+	run_until(ev, &g.calls, 1, 5000);
+	ck_assert_int_eq(g.st, IPC_OK);
+	ck_assert_uint_eq(g.nonce, 9);
+	zmq_close(raw);
+	ipc_client_free(c);
+	ipc_server_free(s);
+	ev_free(ev);
+	drop_run_dir();
+}
+END_TEST
+
 START_TEST(ipc_cancel_on_free)
 {
 	struct ev *ev = ev_new();
@@ -366,6 +418,7 @@ static Suite *ipc_suite(void)
 	tcase_add_test(tc, ipc_many_in_flight_are_matched);
 	tcase_add_test(tc, ipc_deadline_when_peer_is_gone);
 	tcase_add_test(tc, ipc_forbidden_sender_is_refused);
+	tcase_add_test(tc, ipc_malformed_frames_are_counted_not_fatal);
 	tcase_add_test(tc, ipc_cancel_on_free);
 	tcase_add_test(tc, ipc_oversize_message_is_not_sent);
 	tcase_add_test(tc, ipc_pub_sub_filters_by_type);
