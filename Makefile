@@ -69,7 +69,7 @@ TEST_musterd_OBJS := $(call daemon_lib,musterd)
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
 .SECONDEXPANSION:
 
-.PHONY: all deps test run asan install install-files clean fuzz sim check-build
+.PHONY: all deps test run asan install install-files clean fuzz sim coverage check-build
 .DEFAULT_GOAL := all
 
 all: $(DAEMON_BINS) $(CLI_BIN)
@@ -99,6 +99,19 @@ asan: deps
 # Seeded Raft simulation: `make sim SEED=n` replays one seed, `SEEDS=n` runs n.
 sim: $(SIM_BIN)
 	$(SIM_BIN) $(if $(SEED),--seed $(SEED)) $(if $(SEEDS),--seeds $(SEEDS))
+
+# gcov line coverage of the Raft core: its unit suite, then SEEDS seeds.
+coverage:
+	@rm -rf build-cov && mkdir -p build-cov
+	$(CC) -std=c11 -O0 -g --coverage -D_GNU_SOURCE -I. -Icommon -Iproto \
+	  -c daemons/raftd/raft.c -o build-cov/raft.o
+	$(CC) -std=c11 -O0 -g --coverage -D_GNU_SOURCE -I. -Icommon -Iproto $(CHECK_CFLAGS) \
+	  tests/unit/test_raft.c build-cov/raft.o -o build-cov/test_raft $(CHECK_LIBS)
+	$(CC) -std=c11 -O0 -g --coverage -D_GNU_SOURCE -I. -Icommon -Iproto \
+	  $(SIM_SRC) build-cov/raft.o -o build-cov/raft_sim -lm
+	build-cov/test_raft >/dev/null
+	build-cov/raft_sim --seeds $(or $(SEEDS),1000)
+	cd build-cov && gcov -n raft.o | grep -A1 "raft.c'"
 
 # Coverage-guided fuzzing with libFuzzer (clang): `make fuzz T=msg SECS=60`.
 fuzz:
@@ -186,6 +199,6 @@ install-files:
 	install -m 0644 systemd/muster.tmpfiles $(DESTDIR)$(TMPFILESDIR)/muster.conf
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-cov
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -2,6 +2,7 @@
 #include "buf.h"
 #include "cmdline.h"
 #include "conf.h"
+#include "exe.h"
 #include "log.h"
 #include "rundir.h"
 
@@ -39,37 +40,17 @@ static void cli_usage(FILE *f)
 	           "    version     Prints the muster version\n");
 }
 
-/* musterd: MUSTER_LIBEXEC_DIR (tests, build tree), then beside this binary
- * (build/bin/muster -> build/libexec/musterd; bin/muster -> sbin/musterd),
- * then the configured sbin. */
+/* musterd: MUSTER_LIBEXEC_DIR (tests), beside this binary (the build tree:
+ * build/bin/muster and build/libexec/musterd; an install: bin/muster and
+ * sbin/musterd), then the configured sbin. */
 static int cli_find_musterd(char *out, size_t size)
 {
-	const char *env = getenv("MUSTER_LIBEXEC_DIR");
-	char self[PATH_MAX];
-	ssize_t n;
+	static const char *const rels[] = {"../libexec", "../sbin", NULL};
+	char dir[PATH_MAX];
+	int rc = exe_find_dir("musterd", rels, MUSTER_SBINDIR, dir, sizeof(dir));
 
-	if (env != NULL && env[0] != '\0') {
-		snprintf(out, size, "%s/musterd", env);
-		return access(out, X_OK);
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		char *slash;
-
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			snprintf(out, size, "%s/../libexec/musterd", self);
-			if (access(out, X_OK) == 0)
-				return 0;
-			snprintf(out, size, "%s/../sbin/musterd", self);
-			if (access(out, X_OK) == 0)
-				return 0;
-		}
-	}
-	snprintf(out, size, "%s/musterd", MUSTER_SBINDIR);
-	return access(out, X_OK);
+	snprintf(out, size, "%s/musterd", dir);
+	return rc;
 }
 
 static int cli_agent(char **argv)

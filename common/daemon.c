@@ -110,26 +110,52 @@ static void daemon_stats_reply(struct daemon *d, const struct ipc_from *from)
 	msg_free(&r);
 }
 
+bool daemon_answer_probe(struct ipc_server *s, const struct ipc_from *from, struct msg *m,
+                         uint64_t epoch)
+{
+	struct msg r;
+
+	if (m->type == MSG_ECHO) {
+		/* The round-trip probe: the request itself is the answer. */
+		ipc_reply(s, from, m);
+		return true;
+	}
+	if (m->type != MSG_PING)
+		return false;
+	memset(&r, 0, sizeof(r));
+	r.type = MSG_PONG;
+	r.u.pong.nonce = m->u.ping.nonce;
+	r.u.pong.epoch = epoch;
+	ipc_reply(s, from, &r);
+	return true;
+}
+
+int daemon_set_log_level(struct ipc_server *s, const struct ipc_from *from, const char *level)
+{
+	enum log_level lvl;
+	char err[128];
+
+	if (log_level_parse(level, &lvl) != 0) {
+		snprintf(err, sizeof(err), "unknown log level \"%.64s\"", level);
+		ipc_reply_result(s, from, 400, err);
+		return -1;
+	}
+	log_set_level(lvl);
+	log_info("log level set to %s by %s", log_level_name(lvl), from->name);
+	return 0;
+}
+
 static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from, struct msg *m,
                               void *arg)
 {
 	struct daemon *d = arg;
 	struct msg r;
 	char err[256];
-	enum log_level lvl;
 
 	memset(&r, 0, sizeof(r));
+	if (daemon_answer_probe(s, from, m, d->epoch))
+		return;
 	switch (m->type) {
-	case MSG_ECHO:
-		/* The round-trip probe: the request itself is the answer. */
-		ipc_reply(s, from, m);
-		return;
-	case MSG_PING:
-		r.type = MSG_PONG;
-		r.u.pong.nonce = m->u.ping.nonce;
-		r.u.pong.epoch = d->epoch;
-		ipc_reply(s, from, &r);
-		return;
 	case MSG_STATUS:
 		r.type = MSG_STATUS_REPLY;
 		r.u.status_reply.name = (char *)d->ops->name;
@@ -151,15 +177,8 @@ static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from,
 			ipc_reply_result(s, from, 200, "");
 		return;
 	case MSG_LOG_LEVEL:
-		if (log_level_parse(m->u.log_level.level, &lvl) != 0) {
-			snprintf(err, sizeof(err), "unknown log level \"%s\"",
-			         m->u.log_level.level);
-			ipc_reply_result(s, from, 400, err);
-			return;
-		}
-		log_set_level(lvl);
-		log_info("log level set to %s by %s", log_level_name(lvl), from->name);
-		ipc_reply_result(s, from, 200, "");
+		if (daemon_set_log_level(s, from, m->u.log_level.level) == 0)
+			ipc_reply_result(s, from, 200, "");
 		return;
 	case MSG_SHUTDOWN:
 		ipc_reply_result(s, from, 200, "");
@@ -214,6 +233,7 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 {
 	struct daemon d;
 	enum log_level lvl = LOG_LEVEL_INFO;
+	enum cmdline_result cr;
 	int rc = 1, attached;
 
 	memset(&d, 0, sizeof(d));
@@ -222,15 +242,10 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	d.argv = argv;
 	log_init(ops->name, LOG_LEVEL_INFO);
 	d.supervised = getenv(LIFELINE_ENV) != NULL;
-	switch (cmdline_conf(argc, argv, &d.conf, !d.supervised)) {
-	case CMDLINE_RUN:
-		break;
-	case CMDLINE_EXIT_OK:
+	cr = cmdline_conf(argc, argv, &d.conf, !d.supervised);
+	if (cr != CMDLINE_RUN) {
 		conf_fini(&d.conf);
-		return 0;
-	case CMDLINE_EXIT_ERR:
-		conf_fini(&d.conf);
-		return 1;
+		return cr == CMDLINE_EXIT_OK ? 0 : 1;
 	}
 	if (log_level_parse(d.conf.log_level, &lvl) == 0)
 		log_set_level(lvl);

@@ -56,6 +56,14 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops);
 /* A fresh random 64-bit value (epochs, ids). */
 uint64_t daemon_random64(void);
 
+/* Answers PING (with this epoch) and ECHO, the probes every bus member
+ * answers alike; false for any other message. */
+bool daemon_answer_probe(struct ipc_server *s, const struct ipc_from *from, struct msg *m,
+                         uint64_t epoch);
+/* Applies a LOG_LEVEL request: 0, or -1 after answering 400 for an
+ * unknown level. The caller sends the success reply. */
+int daemon_set_log_level(struct ipc_server *s, const struct ipc_from *from, const char *level);
+
 /* Appends one statistic to out (the stats hook's helper). */
 void daemon_stat_add(struct msg_daemon_stats *out, const char *name, unsigned kind, double value);
 

@@ -65,6 +65,38 @@ static void *ipc_socket(int type)
 	return z;
 }
 
+/* A bus socket at <run_dir>/<name>.<kind>: bound (the owner of the
+ * endpoint) or connected (a peer of it). routing_id names the caller on a
+ * DEALER. NULL after logging why. */
+static void *ipc_open(int type, const char *run_dir, const char *name, const char *kind, bool bind,
+                      const char *routing_id)
+{
+	char ep[256];
+	void *z;
+	int one = 1;
+
+	if (ipc_endpoint(ep, sizeof(ep), run_dir, name, kind) != 0)
+		return NULL;
+	z = ipc_socket(type);
+	if (z == NULL)
+		return NULL;
+	if (type == ZMQ_ROUTER) {
+		/* A restarted peer reconnects with the same routing id: let the
+		 * new connection take the id over instead of being refused. */
+		zmq_setsockopt(z, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+		/* Replies to a peer that is gone fail at once (EHOSTUNREACH). */
+		zmq_setsockopt(z, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+	}
+	if (routing_id != NULL)
+		zmq_setsockopt(z, ZMQ_ROUTING_ID, routing_id, strlen(routing_id));
+	if ((bind ? zmq_bind(z, ep) : zmq_connect(z, ep)) != 0) {
+		log_errorx("ipc: %s %s: %s", bind ? "bind" : "connect", ep, zmq_strerror(errno));
+		zmq_close(z);
+		return NULL;
+	}
+	return z;
+}
+
 static int ipc_encode(struct msg *m, struct buf *out)
 {
 	buf_init(out, IPC_MSG_SIZE_MAX);
@@ -188,8 +220,6 @@ struct ipc_server *ipc_server_new(struct ev *ev, const char *run_dir, const char
                                   ipc_request_cb cb, void *arg)
 {
 	struct ipc_server *s = calloc(1, sizeof(*s));
-	char ep[256];
-	int one = 1;
 
 	if (s == NULL)
 		return NULL;
@@ -197,29 +227,16 @@ struct ipc_server *ipc_server_new(struct ev *ev, const char *run_dir, const char
 	s->cb = cb;
 	s->arg = arg;
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	if (ipc_endpoint(ep, sizeof(ep), run_dir, name, "rpc") != 0)
-		goto fail;
-	s->z = ipc_socket(ZMQ_ROUTER);
-	if (s->z == NULL)
-		goto fail;
-	/* A restarted peer reconnects with the same routing id: let the new
-	 * connection take the id over instead of being refused. */
-	zmq_setsockopt(s->z, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
-	/* Replies to a peer that is gone fail at once (EHOSTUNREACH). */
-	zmq_setsockopt(s->z, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
-	if (zmq_bind(s->z, ep) != 0) {
-		log_errorx("ipc: bind %s: %s", ep, zmq_strerror(errno));
-		goto fail;
-	}
-	s->watch = ev_add_zsock(ev, s->z, EV_READ, ipc_server_read, s);
-	if (s->watch < 0)
-		goto fail;
-	return s;
-fail:
+	s->z = ipc_open(ZMQ_ROUTER, run_dir, name, "rpc", true, NULL);
 	if (s->z != NULL)
-		zmq_close(s->z);
-	free(s);
-	return NULL;
+		s->watch = ev_add_zsock(ev, s->z, EV_READ, ipc_server_read, s);
+	if (s->z == NULL || s->watch < 0) {
+		if (s->z != NULL)
+			zmq_close(s->z);
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 void ipc_server_free(struct ipc_server *s)
@@ -384,7 +401,6 @@ struct ipc_client *ipc_client_new(struct ev *ev, const char *run_dir, const char
                                   const char *peer)
 {
 	struct ipc_client *c = calloc(1, sizeof(*c));
-	char ep[256];
 
 	if (c == NULL)
 		return NULL;
@@ -392,27 +408,16 @@ struct ipc_client *ipc_client_new(struct ev *ev, const char *run_dir, const char
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->peer_bit = msg_peer_from_name(peer, strlen(peer));
 	c->next_req_id = 1;
-	if (ipc_endpoint(ep, sizeof(ep), run_dir, peer, "rpc") != 0)
-		goto fail;
-	c->z = ipc_socket(ZMQ_DEALER);
-	if (c->z == NULL)
-		goto fail;
-	zmq_setsockopt(c->z, ZMQ_ROUTING_ID, self, strlen(self));
-	if (zmq_connect(c->z, ep) != 0) {
-		log_errorx("ipc: connect %s: %s", ep, zmq_strerror(errno));
-		goto fail;
-	}
-	if (ev != NULL) {
+	c->z = ipc_open(ZMQ_DEALER, run_dir, peer, "rpc", false, self);
+	if (c->z != NULL && ev != NULL)
 		c->watch = ev_add_zsock(ev, c->z, EV_READ, ipc_client_read, c);
-		if (c->watch < 0)
-			goto fail;
+	if (c->z == NULL || c->watch < 0) {
+		if (c->z != NULL)
+			zmq_close(c->z);
+		free(c);
+		return NULL;
 	}
 	return c;
-fail:
-	if (c->z != NULL)
-		zmq_close(c->z);
-	free(c);
-	return NULL;
 }
 
 void ipc_client_free(struct ipc_client *c)
@@ -573,26 +578,16 @@ struct ipc_pub {
 struct ipc_pub *ipc_pub_new(const char *run_dir, const char *name)
 {
 	struct ipc_pub *p = calloc(1, sizeof(*p));
-	char ep[256];
 
 	if (p == NULL)
 		return NULL;
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	if (ipc_endpoint(ep, sizeof(ep), run_dir, name, "pub") != 0)
-		goto fail;
-	p->z = ipc_socket(ZMQ_PUB);
-	if (p->z == NULL)
-		goto fail;
-	if (zmq_bind(p->z, ep) != 0) {
-		log_errorx("ipc: bind %s: %s", ep, zmq_strerror(errno));
-		goto fail;
+	p->z = ipc_open(ZMQ_PUB, run_dir, name, "pub", true, NULL);
+	if (p->z == NULL) {
+		free(p);
+		return NULL;
 	}
 	return p;
-fail:
-	if (p->z != NULL)
-		zmq_close(p->z);
-	free(p);
-	return NULL;
 }
 
 void ipc_pub_free(struct ipc_pub *p)
@@ -666,7 +661,6 @@ struct ipc_sub *ipc_sub_new(struct ev *ev, const char *run_dir, const char *publ
                             ipc_event_cb cb, void *arg)
 {
 	struct ipc_sub *s = calloc(1, sizeof(*s));
-	char ep[256];
 
 	if (s == NULL)
 		return NULL;
@@ -675,24 +669,16 @@ struct ipc_sub *ipc_sub_new(struct ev *ev, const char *run_dir, const char *publ
 	s->arg = arg;
 	snprintf(s->publisher, sizeof(s->publisher), "%s", publisher);
 	s->pub_bit = msg_peer_from_name(publisher, strlen(publisher));
-	if (ipc_endpoint(ep, sizeof(ep), run_dir, publisher, "pub") != 0)
-		goto fail;
-	s->z = ipc_socket(ZMQ_SUB);
-	if (s->z == NULL)
-		goto fail;
-	if (zmq_connect(s->z, ep) != 0) {
-		log_errorx("ipc: connect %s: %s", ep, zmq_strerror(errno));
-		goto fail;
-	}
-	s->watch = ev_add_zsock(ev, s->z, EV_READ, ipc_sub_read, s);
-	if (s->watch < 0)
-		goto fail;
-	return s;
-fail:
+	s->z = ipc_open(ZMQ_SUB, run_dir, publisher, "pub", false, NULL);
 	if (s->z != NULL)
-		zmq_close(s->z);
-	free(s);
-	return NULL;
+		s->watch = ev_add_zsock(ev, s->z, EV_READ, ipc_sub_read, s);
+	if (s->z == NULL || s->watch < 0) {
+		if (s->z != NULL)
+			zmq_close(s->z);
+		free(s);
+		return NULL;
+	}
+	return s;
 }
 
 void ipc_sub_free(struct ipc_sub *s)

@@ -257,23 +257,11 @@ static void bus_status(struct musterd *m, const struct ipc_from *from)
 void bus_on_request(struct ipc_server *s, const struct ipc_from *from, struct msg *msg, void *arg)
 {
 	struct musterd *m = arg;
-	enum log_level lvl;
 	char err[256];
 
+	if (daemon_answer_probe(s, from, msg, m->epoch))
+		return;
 	switch (msg->type) {
-	case MSG_ECHO:
-		ipc_reply(s, from, msg);
-		return;
-	case MSG_PING: {
-		struct msg r;
-
-		memset(&r, 0, sizeof(r));
-		r.type = MSG_PONG;
-		r.u.pong.nonce = msg->u.ping.nonce;
-		r.u.pong.epoch = m->epoch;
-		ipc_reply(s, from, &r);
-		return;
-	}
 	case MSG_STATUS:
 		bus_status(m, from);
 		return;
@@ -288,14 +276,9 @@ void bus_on_request(struct ipc_server *s, const struct ipc_from *from, struct ms
 			bus_fanout(m, from, msg);
 		return;
 	case MSG_LOG_LEVEL:
-		if (log_level_parse(msg->u.log_level.level, &lvl) != 0) {
-			snprintf(err, sizeof(err), "unknown log level \"%s\"",
-			         msg->u.log_level.level);
-			ipc_reply_result(s, from, 400, err);
-			return;
-		}
-		log_set_level(lvl);
-		bus_fanout(m, from, msg);
+		/* Answered once every daemon has its new level too. */
+		if (daemon_set_log_level(s, from, msg->u.log_level.level) == 0)
+			bus_fanout(m, from, msg);
 		return;
 	case MSG_LEAVE:
 		bus_leave(m, from);

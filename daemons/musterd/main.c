@@ -3,6 +3,7 @@
 #include "cmdline.h"
 #include "daemon.h"
 #include "ev.h"
+#include "exe.h"
 #include "log.h"
 
 #include <errno.h>
@@ -32,35 +33,16 @@ void musterd_notify(struct musterd *m, const char *fmt, ...)
 	sd_notify(0, text);
 }
 
-/* Daemons come from MUSTER_LIBEXEC_DIR (tests run from the build tree),
- * else from the libexec dir beside this binary's ../libexec/muster or
- * ../libexec (an install or the build tree), else the configured one. */
+/* The daemons: MUSTER_LIBEXEC_DIR (tests), beside musterd (the build
+ * tree keeps all six in build/libexec), else the installed libexec dir. */
 static void musterd_find_libexec(struct musterd *m)
 {
-	const char *env = getenv("MUSTER_LIBEXEC_DIR");
-	char self[PATH_MAX], probe[PATH_MAX + 64];
-	ssize_t n;
+	static const char *const rels[] = {".", NULL};
 
-	if (env != NULL && env[0] != '\0') {
-		snprintf(m->libexec_dir, sizeof(m->libexec_dir), "%s", env);
-		return;
-	}
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		char *slash;
-
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			snprintf(probe, sizeof(probe), "%s/raftd", self);
-			if (access(probe, X_OK) == 0) {
-				snprintf(m->libexec_dir, sizeof(m->libexec_dir), "%s", self);
-				return;
-			}
-		}
-	}
-	snprintf(m->libexec_dir, sizeof(m->libexec_dir), "%s", MUSTER_LIBEXECDIR);
+	if (exe_find_dir("raftd", rels, MUSTER_LIBEXECDIR, m->libexec_dir,
+	                 sizeof(m->libexec_dir)) != 0)
+		log_warnx("no executable raftd in %s: the daemons will fail to start",
+		          m->libexec_dir);
 }
 
 static int musterd_write_file(const char *path, const char *text, size_t len, mode_t mode)
@@ -338,6 +320,7 @@ int main(int argc, char **argv)
 {
 	struct musterd m;
 	enum log_level lvl = LOG_LEVEL_INFO;
+	enum cmdline_result cr;
 
 	memset(&m, 0, sizeof(m));
 	m.pid_fd = -1;
@@ -346,15 +329,10 @@ int main(int argc, char **argv)
 	m.argv = argv;
 	m.exit_code = 0;
 	log_init("musterd", LOG_LEVEL_INFO);
-	switch (cmdline_conf(argc, argv, &m.conf, true)) {
-	case CMDLINE_RUN:
-		break;
-	case CMDLINE_EXIT_OK:
+	cr = cmdline_conf(argc, argv, &m.conf, true);
+	if (cr != CMDLINE_RUN) {
 		conf_fini(&m.conf);
-		return 0;
-	case CMDLINE_EXIT_ERR:
-		conf_fini(&m.conf);
-		return 1;
+		return cr == CMDLINE_EXIT_OK ? 0 : 1;
 	}
 	if (log_level_parse(m.conf.log_level, &lvl) == 0)
 		log_set_level(lvl);
