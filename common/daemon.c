@@ -51,8 +51,6 @@ static void daemon_stop(struct daemon *d, const char *why)
 	ev_stop(d->ev);
 }
 
-static void daemon_on_signal(struct ev *ev, int signo, void *arg);
-
 static int daemon_reload(struct daemon *d, char *err, size_t err_size)
 {
 	struct conf old = d->conf, fresh;
@@ -65,8 +63,6 @@ static int daemon_reload(struct daemon *d, char *err, size_t err_size)
 		return -1;
 	}
 	d->conf = fresh;
-	if (log_level_parse(d->conf.log_level, &lvl) == 0)
-		log_set_level(lvl);
 	if (d->ops->reload != NULL)
 		rc = d->ops->reload(d, &old, err, err_size);
 	if (rc != 0) {
@@ -75,6 +71,8 @@ static int daemon_reload(struct daemon *d, char *err, size_t err_size)
 		return -1;
 	}
 	conf_fini(&old);
+	if (log_level_parse(d->conf.log_level, &lvl) == 0)
+		log_set_level(lvl);
 	log_info("configuration reloaded");
 	return 0;
 }
