@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -73,11 +74,15 @@ def test_sigkill_of_musterd_leaves_no_child():
     try:
         st = a.wait_ready()
         pids = [st[d]["pid"] for d in DAEMONS]
+        with open(os.path.join(a.run_dir, "config.json")) as f:
+            dev_dir = json.load(f)["data_dir"]
         os.kill(a.proc.pid, signal.SIGKILL)
         a.proc.wait(timeout=5)
         wait_for(lambda: not any(pid_alive(p) for p in pids), 5.0, "children to exit")
     finally:
         a.stop()
+    # Nobody was left to remove the -dev state: the test does.
+    shutil.rmtree(dev_dir, ignore_errors=True)
 
 
 def test_sigterm_stops_everything_in_order_within_5s():
@@ -290,5 +295,64 @@ def test_pid_file_written_and_removed(tmp_path):
         a.proc.send_signal(signal.SIGTERM)
         a.proc.wait(timeout=10)
         assert not os.path.exists(pid_file)
+    finally:
+        a.stop()
+
+
+def test_backoff_doubles_then_failed_child_can_be_started_by_hand(tmp_path):
+    libexec = make_libexec(str(tmp_path), "healthd")
+    a = Agent(["-dev"], libexec=libexec, config="""
+supervisor:
+  restart_backoff_min: 100ms
+  restart_backoff_max: 400ms
+  restart_max_deaths: 5
+  restart_window: 60s
+""").start()
+    try:
+        a.wait_state(lambda s: s["healthd"]["state"] == "failed", 20, "healthd failed")
+        with open(a.log_path) as f:
+            delays = [int(x) for x in re.findall(r"healthd: died \(exit 3\), restarting in (\d+) ms",
+                                                  f.read())]
+        # Spawns at least min apart, doubling to the cap: each wait is what
+        # is left of 100, 200, 400, 400 ms after the short-lived try.
+        assert len(delays) == 4, delays
+        for got, cap in zip(delays, (100, 200, 400, 400)):
+            assert 0 < got <= cap, delays
+        assert delays[2] > delays[0]
+        # Fixed on disk, then started by hand: it runs again (deaths forgotten).
+        os.unlink(os.path.join(libexec, "healthd"))
+        os.symlink(os.path.join(LIBEXEC, "healthd"), os.path.join(libexec, "healthd"))
+        a.ctl("start", "healthd")
+        st = a.wait_state(lambda s: s["healthd"]["state"] == "ready", 10, "healthd ready")
+        assert st["healthd"]["pid"] > 0
+    finally:
+        a.stop()
+
+
+def test_child_never_ready_is_killed_after_ready_timeout(tmp_path):
+    libexec = make_libexec(str(tmp_path), "dnsd", script="#!/bin/sh\nexec sleep 60\n")
+    a = Agent(["-dev"], libexec=libexec, config="""
+supervisor:
+  restart_backoff_min: 100ms
+  ready_timeout: 300ms
+  restart_max_deaths: 2
+""").start()
+    try:
+        st = a.wait_state(lambda s: s["dnsd"]["state"] == "failed", 20, "dnsd failed")
+        assert st["dnsd"]["last-exit"] == "signal 9"
+        with open(a.log_path) as f:
+            assert "dnsd: not ready 300 ms after spawn, killing" in f.read()
+        assert all(st[d]["state"] == "ready" for d in DAEMONS if d != "dnsd")
+    finally:
+        a.stop()
+
+
+def test_sigint_stops_like_sigterm():
+    a = Agent(["-dev"]).start()
+    try:
+        st = a.wait_ready()
+        a.proc.send_signal(signal.SIGINT)
+        assert a.proc.wait(timeout=5) == 0
+        assert not any(pid_alive(st[d]["pid"]) for d in DAEMONS)
     finally:
         a.stop()

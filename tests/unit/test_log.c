@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "testutil.h"
@@ -82,6 +84,41 @@ START_TEST(log_long_line_is_cut_not_overflowed)
 }
 END_TEST
 
+/* Under systemd (JOURNAL_STREAM names our stderr) a line carries the
+ * sd-daemon(3) priority prefix and no timestamp; elsewhere a timestamp. */
+START_TEST(log_journal_prefix_only_on_the_journal_stream)
+{
+	char path[] = "/tmp/mtlog-XXXXXX", line[256], env[64];
+	struct stat st;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", env, 1);
+	log_init("jt", LOG_LEVEL_INFO);
+	log_warnx("to the journal");
+	setenv("JOURNAL_STREAM", "1:2", 1); /* another stream: not ours */
+	log_init("jt", LOG_LEVEL_INFO);
+	log_info("plain");
+	fflush(stderr);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	ck_assert_str_eq(line, "<4>jt: [warn] to the journal\n");
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	ck_assert_ptr_nonnull(strstr(line, "[info ] jt["));
+	ck_assert_ptr_nonnull(strstr(line, "]: plain\n"));
+	ck_assert(line[0] >= '0' && line[0] <= '9'); /* the timestamp */
+	fclose(f);
+	unlink(path);
+	unsetenv("JOURNAL_STREAM");
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -92,6 +129,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, log_errno_variant_appends_strerror);
 	tcase_add_test(tc, log_level_names_parse);
 	tcase_add_test(tc, log_long_line_is_cut_not_overflowed);
+	tcase_add_test(tc, log_journal_prefix_only_on_the_journal_stream);
 	suite_add_tcase(s, tc);
 	return s;
 }
