@@ -2,6 +2,7 @@
 #include "buf.h"
 #include "cmdline.h"
 #include "conf.h"
+#include "ctlproto.h"
 #include "exe.h"
 #include "log.h"
 #include "rundir.h"
@@ -222,7 +223,7 @@ static int cli_ctl(int argc, char **argv)
 		fprintf(stderr, "muster ctl: control socket path too long\n");
 		return 1;
 	}
-	buf_init(&line, 256);
+	buf_init(&line, CTLPROTO_LINE_MAX);
 	for (int k = i; k < argc; k++)
 		buf_printf(&line, "%s%s", k > i ? " " : "", argv[k]);
 	buf_putc(&line, '\n');

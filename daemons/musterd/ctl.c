@@ -1,6 +1,7 @@
 /* ctl.c: the control socket <run_dir>/ctl.sock, a line protocol usable with socat (model: bgpctl).
  */
 #include "musterd.h"
+#include "ctlproto.h"
 #include "ev.h"
 #include "log.h"
 
@@ -14,10 +15,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* Limits: connections, line length, what one reply may buffer, and how
+/* Limits: connections, what one reply may buffer, and how
  * long an idle connection is kept. */
 #define CTL_CONN_MAX 16
-#define CTL_LINE_MAX 256
 #define CTL_OUT_MAX  (64u << 10)
 #define CTL_IDLE_MS  60000
 
@@ -27,7 +27,7 @@ struct ctl_conn {
 	int fd;
 	int watch;
 	uint64_t idle_timer;
-	char in[CTL_LINE_MAX];
+	char in[CTLPROTO_LINE_MAX];
 	size_t in_len;
 	struct buf out;
 	bool closing; /* close once out is written */
@@ -90,69 +90,130 @@ static void ctl_status(struct ctl_conn *c)
 	}
 }
 
-static void ctl_command(struct ctl_conn *c, char *line)
+static void ctl_daemon(struct ctl_conn *c, char **w, int (*op)(struct musterd *, struct child *))
 {
-	struct musterd *m = c->m;
-	char *cmd, *arg, *save = NULL;
-	struct child *k = NULL;
+	struct child *k = sup_find(c->m, w[1]);
+
+	if (k == NULL) {
+		buf_printf(&c->out,
+		           "error: unknown daemon \"%s\" (raftd gossipd httpd dnsd healthd)\n",
+		           w[1]);
+		return;
+	}
+	if (c->m->shutting_down) {
+		buf_printf(&c->out, "error: shutting down\n");
+		return;
+	}
+	op(c->m, k);
+	buf_printf(&c->out, "ok\n");
+}
+
+static void ctl_start(struct ctl_conn *c, char **w)
+{
+	ctl_daemon(c, w, sup_start);
+}
+
+static void ctl_stop(struct ctl_conn *c, char **w)
+{
+	ctl_daemon(c, w, sup_stop);
+}
+
+static void ctl_restart(struct ctl_conn *c, char **w)
+{
+	ctl_daemon(c, w, sup_restart);
+}
+
+static void ctl_cmd_status(struct ctl_conn *c, char **w)
+{
+	(void)w;
+	ctl_status(c);
+	buf_printf(&c->out, "ok\n");
+}
+
+static void ctl_reload(struct ctl_conn *c, char **w)
+{
 	char err[256];
 
-	cmd = strtok_r(line, " \t", &save);
-	arg = strtok_r(NULL, " \t", &save);
-	if (cmd == NULL)
+	(void)w;
+	if (musterd_reload(c->m, err, sizeof(err)) != 0) {
+		buf_printf(&c->out, "error: %s\n", err);
 		return;
-	log_debug("ctl: %s%s%s", cmd, arg ? " " : "", arg ? arg : "");
-	if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 || strcmp(cmd, "restart") == 0) {
-		if (arg == NULL || (k = sup_find(m, arg)) == NULL) {
-			buf_printf(&c->out,
-			           "error: unknown daemon \"%s\" (raftd gossipd httpd dnsd "
-			           "healthd)\n",
-			           arg ? arg : "");
-			return;
-		}
-		if (m->shutting_down) {
-			buf_printf(&c->out, "error: shutting down\n");
-			return;
-		}
-		if (cmd[2] == 'a')
-			sup_start(m, k);
-		else if (cmd[0] == 's')
-			sup_stop(m, k);
-		else
-			sup_restart(m, k);
-		buf_printf(&c->out, "ok\n");
-	} else if (strcmp(cmd, "status") == 0) {
-		ctl_status(c);
-		buf_printf(&c->out, "ok\n");
-	} else if (strcmp(cmd, "reload") == 0) {
-		if (musterd_reload(m, err, sizeof(err)) != 0) {
-			buf_printf(&c->out, "error: %s\n", err);
-			return;
-		}
-		bus_fanout_simple(m, MSG_RELOAD, NULL);
-		buf_printf(&c->out, "ok\n");
-	} else if (strcmp(cmd, "shutdown") == 0) {
-		buf_printf(&c->out, "ok\n");
-		sup_shutdown(m, "ctl shutdown");
-	} else if (strcmp(cmd, "log-level") == 0) {
-		enum log_level lvl;
-
-		if (arg == NULL || log_level_parse(arg, &lvl) != 0) {
-			buf_printf(&c->out,
-			           "error: unknown log level \"%s\" (trace debug info "
-			           "warn error)\n",
-			           arg ? arg : "");
-			return;
-		}
-		log_set_level(lvl);
-		bus_fanout_simple(m, MSG_LOG_LEVEL, log_level_name(lvl));
-		buf_printf(&c->out, "ok\n");
-	} else if (strcmp(cmd, "help") == 0) {
-		buf_printf(&c->out, "status\nstart NAME\nstop NAME\nrestart NAME\nreload\n"
-		                    "shutdown\nlog-level LEVEL\nok\n");
-	} else {
-		buf_printf(&c->out, "error: unknown command \"%s\" (try help)\n", cmd);
 	}
+	bus_fanout_simple(c->m, MSG_RELOAD, NULL);
+	buf_printf(&c->out, "ok\n");
+}
+
+static void ctl_shutdown(struct ctl_conn *c, char **w)
+{
+	(void)w;
+	buf_printf(&c->out, "ok\n");
+	sup_shutdown(c->m, "ctl shutdown");
+}
+
+static void ctl_log_level(struct ctl_conn *c, char **w)
+{
+	enum log_level lvl;
+
+	if (log_level_parse(w[1], &lvl) != 0) {
+		buf_printf(&c->out,
+		           "error: unknown log level \"%s\" (trace debug info warn error)\n", w[1]);
+		return;
+	}
+	log_set_level(lvl);
+	bus_fanout_simple(c->m, MSG_LOG_LEVEL, log_level_name(lvl));
+	buf_printf(&c->out, "ok\n");
+}
+
+static void ctl_help(struct ctl_conn *c, char **w);
+
+/* The commands, declared once: name, words after it, handler, usage. */
+static const struct ctl_cmd {
+	const char *name;
+	int nargs;
+	void (*fn)(struct ctl_conn *c, char **words);
+	const char *usage;
+} ctl_cmds[] = {
+    {"status", 0, ctl_cmd_status, "status"},
+    {"start", 1, ctl_start, "start NAME"},
+    {"stop", 1, ctl_stop, "stop NAME"},
+    {"restart", 1, ctl_restart, "restart NAME"},
+    {"reload", 0, ctl_reload, "reload"},
+    {"shutdown", 0, ctl_shutdown, "shutdown"},
+    {"log-level", 1, ctl_log_level, "log-level LEVEL"},
+    {"help", 0, ctl_help, "help"},
+};
+
+static void ctl_help(struct ctl_conn *c, char **w)
+{
+	(void)w;
+	for (size_t i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
+		buf_printf(&c->out, "%s\n", ctl_cmds[i].usage);
+	buf_printf(&c->out, "ok\n");
+}
+
+static void ctl_command(struct ctl_conn *c, char *line)
+{
+	char *w[CTLPROTO_WORDS_MAX];
+	int n = ctlproto_split(line, w, CTLPROTO_WORDS_MAX);
+
+	if (n == 0)
+		return;
+	if (n < 0) {
+		buf_printf(&c->out, "error: malformed line\n");
+		return;
+	}
+	log_debug("ctl: %s%s%s", w[0], n > 1 ? " " : "", n > 1 ? w[1] : "");
+	for (size_t i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++) {
+		if (strcmp(w[0], ctl_cmds[i].name) != 0)
+			continue;
+		if (n - 1 != ctl_cmds[i].nargs) {
+			buf_printf(&c->out, "error: usage: %s\n", ctl_cmds[i].usage);
+			return;
+		}
+		ctl_cmds[i].fn(c, w);
+		return;
+	}
+	buf_printf(&c->out, "error: unknown command \"%s\" (try help)\n", w[0]);
 }
 
 static void ctl_idle(struct ev *ev, void *arg)
@@ -184,15 +245,13 @@ static void ctl_conn_io(struct ev *ev, int revents, void *arg)
 				size_t len = (size_t)(nl - c->in);
 
 				*nl = '\0';
-				if (len > 0 && c->in[len - 1] == '\r')
-					c->in[len - 1] = '\0';
 				ctl_command(c, c->in);
 				memmove(c->in, nl + 1, c->in_len - len - 1);
 				c->in_len -= len + 1;
 			}
 			if (c->in_len == sizeof(c->in)) {
 				buf_printf(&c->out, "error: line longer than %d bytes\n",
-				           CTL_LINE_MAX);
+				           CTLPROTO_LINE_MAX);
 				c->closing = true;
 			}
 			if (c->out.err) {

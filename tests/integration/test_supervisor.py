@@ -356,3 +356,32 @@ def test_sigint_stops_like_sigterm():
         assert not any(pid_alive(st[d]["pid"]) for d in DAEMONS)
     finally:
         a.stop()
+
+
+def test_ctl_line_protocol_with_socat_and_bad_lines(dev):
+    sock = os.path.join(dev.run_dir, "ctl.sock")
+    # Plain lines through a raw socket, several per connection, CRLF too.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.sendall(b"help\r\nstop\nstart a b c d e\nstatus \x01\n\nstatus\n")
+    s.shutdown(socket.SHUT_WR)
+    out = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+    s.close()
+    text = out.decode()
+    assert "log-level LEVEL\nhelp\nok\n" in text
+    assert "error: usage: stop NAME\n" in text
+    assert text.count("error: malformed line\n") == 2
+    assert text.endswith("ok\n") and "raftd state=ready" in text
+    # An overlong line ends the connection with an error.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.sendall(b"x" * 300)
+    s.settimeout(5)
+    assert s.recv(4096).startswith(b"error: line longer than 256 bytes")
+    s.close()
+    assert dev.proc.poll() is None
