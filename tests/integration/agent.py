@@ -79,11 +79,13 @@ class Agent:
         if env:
             self.env.update(env)
         self.proc = None
+        self.preexec = None  # run in the child before exec (limits, ...)
 
     def start(self):
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([MUSTER, "agent"] + self.args, env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=self.preexec)
         return self
 
     def ctl(self, *cmd, check=True):

@@ -95,3 +95,15 @@ def test_shutdown_over_the_bus():
         assert a.proc.wait(timeout=10) == 0
     finally:
         a.stop()
+
+
+def test_reload_over_the_bus_reaches_every_daemon(dev):
+    r = call(dev, "musterd", "RELOAD")
+    assert r.returncode == 0 and "status=200" in r.stdout, r.stdout + r.stderr
+
+    def count():
+        with open(dev.log_path) as f:
+            log = f.read()
+        return all(re.search(r"%s\[\d+\]: configuration reloaded" % d, log) for d in DAEMONS)
+    # The reply comes after every daemon answered, so no waiting is needed.
+    assert count()

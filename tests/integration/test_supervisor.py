@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -385,3 +386,22 @@ def test_ctl_line_protocol_with_socat_and_bad_lines(dev):
     assert s.recv(4096).startswith(b"error: line longer than 256 bytes")
     s.close()
     assert dev.proc.poll() is None
+
+
+def test_musterd_raises_open_files_to_the_hard_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(256, hard)
+    if low == hard:
+        pytest.skip("hard limit too low to lower the soft one")
+    a = Agent(["-dev"])
+    a.preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    a.start()
+    try:
+        st = a.wait_ready()
+        # musterd takes the hard limit; the daemons inherit it.
+        for pid in [a.proc.pid] + [st[d]["pid"] for d in DAEMONS]:
+            with open("/proc/%d/limits" % pid) as f:
+                line = [l for l in f if l.startswith("Max open files")][0].split()
+            assert int(line[3]) == hard, (pid, line)
+    finally:
+        a.stop()
