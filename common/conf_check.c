@@ -27,31 +27,40 @@ struct conf_check {
 	int rc;
 };
 
+/* One "config: ..." line, an error (which fails the check) or a warning. */
+static void conf_check_vsay(struct conf_check *ck, bool error, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (error) {
+		conf_diag_error(ck->d, "config: %s", msg);
+		ck->rc = -1;
+	} else {
+		conf_diag_warn(ck->d, "config: %s", msg);
+	}
+}
+
 static void conf_check_err(struct conf_check *ck, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void conf_check_err(struct conf_check *ck, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	conf_check_vsay(ck, true, fmt, ap);
 	va_end(ap);
-	conf_diag_error(ck->d, "config: %s", msg);
-	ck->rc = -1;
 }
 
 static void conf_check_warn(struct conf_check *ck, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void conf_check_warn(struct conf_check *ck, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	conf_check_vsay(ck, false, fmt, ap);
 	va_end(ap);
-	conf_diag_warn(ck->d, "config: %s", msg);
 }
 
 /* A value quoted for a message (see conf_quote), in a rotating buffer so

@@ -90,7 +90,7 @@ static void daemon_stats_reply(struct daemon *d, const struct ipc_from *from)
 		ipc_reply_result(d->rpc, from, 500, "out of memory");
 		return;
 	}
-	ds->name = (char *)d->ops->name;
+	ds->name = strdup(d->ops->name);
 	ds->pid = (uint64_t)getpid();
 	daemon_stat_add(ds, "uptime_ms", 0, (double)(ev_now_ms(d->ev) - d->start_ms));
 	daemon_stat_add(ds, "bus.received", 1, (double)c->received);
@@ -103,8 +103,6 @@ static void daemon_stats_reply(struct daemon *d, const struct ipc_from *from)
 	r.u.stats_reply.daemons.v = ds;
 	r.u.stats_reply.daemons.n = 1;
 	ipc_reply(d->rpc, from, &r);
-	/* The name is ours, not heap: detach it before freeing the rest. */
-	ds->name = NULL;
 	msg_free(&r);
 }
 

@@ -335,11 +335,6 @@ void ev_stop(struct ev *ev)
 	ev->stopped = true;
 }
 
-bool ev_is_stopped(const struct ev *ev)
-{
-	return ev->stopped;
-}
-
 static int ev_build_items(struct ev *ev)
 {
 	if (ev->items_size < ev->nw) {

@@ -51,7 +51,6 @@ int ev_run(struct ev *ev);
 /* One turn, waiting at most max_wait_ms (-1: until the next timer). */
 int ev_run_once(struct ev *ev, int max_wait_ms);
 void ev_stop(struct ev *ev);
-bool ev_is_stopped(const struct ev *ev);
 
 /* Monotonic milliseconds, cached at the start of each turn. */
 uint64_t ev_now_ms(const struct ev *ev);

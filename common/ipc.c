@@ -511,11 +511,6 @@ size_t ipc_client_pending(const struct ipc_client *c)
 	return c->npend;
 }
 
-const char *ipc_client_peer(const struct ipc_client *c)
-{
-	return c->peer;
-}
-
 const struct ipc_counters *ipc_client_counters(const struct ipc_client *c)
 {
 	return &c->ctr;

@@ -14,12 +14,11 @@ struct ev;
  * ZeroMQ itself (ZMQ_MAXMSGSIZE) and the connection reset; HWMs bound the
  * queues on both sides; a caller has at most IPC_PENDING_MAX requests in
  * flight per peer. */
-#define IPC_MSG_SIZE_MAX       (4u << 20)
-#define IPC_HWM                10000
-#define IPC_PENDING_MAX        4096
-#define IPC_RECV_PER_TURN      64
-#define IPC_NAME_MAX           32
-#define IPC_DEFAULT_TIMEOUT_MS 5000
+#define IPC_MSG_SIZE_MAX  (4u << 20)
+#define IPC_HWM           10000
+#define IPC_PENDING_MAX   4096
+#define IPC_RECV_PER_TURN 64
+#define IPC_NAME_MAX      32
 
 /* The one ZeroMQ context of a process. */
 void *ipc_ctx(void);
@@ -94,7 +93,6 @@ int ipc_call(struct ipc_client *c, struct msg *req, uint64_t timeout_ms, ipc_rep
 /* A one-way message (no reply expected). */
 int ipc_send(struct ipc_client *c, struct msg *m);
 size_t ipc_client_pending(const struct ipc_client *c);
-const char *ipc_client_peer(const struct ipc_client *c);
 const struct ipc_counters *ipc_client_counters(const struct ipc_client *c);
 
 /* A blocking call for tools and tests that have no loop. */

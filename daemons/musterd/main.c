@@ -291,8 +291,6 @@ static void musterd_banner(struct musterd *m)
 
 static void musterd_cleanup(struct musterd *m)
 {
-	char path[PATH_MAX];
-
 	ctl_close(m);
 	for (int i = 0; i < SUP_CHILDREN; i++)
 		ipc_client_free(m->children[i].bus);
@@ -305,9 +303,8 @@ static void musterd_cleanup(struct musterd *m)
 	}
 	if (m->conf.pid_file != NULL && m->conf.pid_file[0] != '\0')
 		unlink(m->conf.pid_file);
-	snprintf(path, sizeof(path), "%s", m->config_path);
-	if (path[0] != '\0')
-		unlink(path);
+	if (m->config_path[0] != '\0')
+		unlink(m->config_path);
 	if (m->dev_dir[0] != '\0') {
 		log_info("removing -dev state %s", m->dev_dir);
 		rundir_remove_tree(m->dev_dir);

@@ -52,10 +52,6 @@ struct child {
 	struct ipc_client *bus; /* requests to the child's <name>.rpc */
 };
 
-/* One request fanned out to every running child (RELOAD, STATS,
- * LOG_LEVEL), answered to the caller once all have replied or timed out. */
-struct fanout;
-
 struct musterd {
 	struct ev *ev;
 	struct conf conf;

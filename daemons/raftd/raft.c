@@ -792,6 +792,34 @@ static uint32_t quorum(const struct raft *r)
 	return conf_voters(conf_latest(r)) / 2 + 1;
 }
 
+/* The largest value a quorum of voters has reached: their match index
+ * (commit, §5.4.2) or, with read_acks, the read round each acknowledged
+ * (the leader itself counting as every round). 0 without voters. */
+static uint64_t quorum_value(const struct raft *r, bool read_acks)
+{
+	uint64_t a[RAFT_MEMBERS_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n_prs; i++) {
+		if (!r->prs[i].voter)
+			continue;
+		if (!read_acks)
+			a[n++] = r->prs[i].match;
+		else
+			a[n++] = r->prs[i].id == r->id ? UINT64_MAX : r->prs[i].read_ack;
+	}
+	if (n == 0)
+		return 0;
+	/* Insertion sort, descending: n is at most RAFT_MEMBERS_MAX. */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && a[j - 1] < a[j]; j--) {
+			uint64_t t = a[j];
+			a[j] = a[j - 1];
+			a[j - 1] = t;
+		}
+	return a[quorum(r) - 1];
+}
+
 static void reset_randomized_timeout(struct raft *r)
 {
 	/* paper §5.2: randomized in [e, 2e); the caller supplies the randomness */
@@ -911,21 +939,7 @@ static void release_reads(struct raft *r);
 /* Paper §5.4.2: only entries of the current term are committed by counting replicas. */
 static bool maybe_commit(struct raft *r)
 {
-	uint64_t m[RAFT_MEMBERS_MAX];
-	size_t n = 0;
-	for (size_t i = 0; i < r->n_prs; i++)
-		if (r->prs[i].voter)
-			m[n++] = r->prs[i].match;
-	if (n == 0)
-		return false;
-	/* sort descending, n is small */
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && m[j - 1] < m[j]; j--) {
-			uint64_t t = m[j];
-			m[j] = m[j - 1];
-			m[j - 1] = t;
-		}
-	uint64_t mci = m[quorum(r) - 1];
+	uint64_t mci = quorum_value(r, false);
 	if (mci <= r->committed || log_term0(r, mci) != r->term)
 		return false;
 	log_commit_to(r, mci);
@@ -999,22 +1013,11 @@ static void campaign(struct raft *r, bool pre, bool force)
 
 /* ---- reads (thesis §6.4) ---- */
 
-static uint64_t read_confirmed(struct raft *r)
+/* The newest read round a quorum of voters has acknowledged (the leader
+ * counts as having acknowledged every round). */
+static uint64_t read_confirmed(const struct raft *r)
 {
-	uint64_t a[RAFT_MEMBERS_MAX];
-	size_t n = 0;
-	for (size_t i = 0; i < r->n_prs; i++)
-		if (r->prs[i].voter)
-			a[n++] = r->prs[i].id == r->id ? UINT64_MAX : r->prs[i].read_ack;
-	if (n == 0)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && a[j - 1] < a[j]; j--) {
-			uint64_t t = a[j];
-			a[j] = a[j - 1];
-			a[j - 1] = t;
-		}
-	return a[quorum(r) - 1];
+	return quorum_value(r, true);
 }
 
 static void release_reads(struct raft *r)
@@ -1047,20 +1050,7 @@ bool raft_lease_valid(const struct raft *r)
 	if (r->role != RAFT_LEADER || !r->c.check_quorum || r->transferee != RAFT_NONE ||
 	    r->timeout_now_sent)
 		return false;
-	uint64_t a[RAFT_MEMBERS_MAX];
-	size_t n = 0;
-	for (size_t i = 0; i < r->n_prs; i++)
-		if (r->prs[i].voter)
-			a[n++] = r->prs[i].id == r->id ? UINT64_MAX : r->prs[i].read_ack;
-	if (n == 0)
-		return false;
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && a[j - 1] < a[j]; j--) {
-			uint64_t t = a[j];
-			a[j] = a[j - 1];
-			a[j - 1] = t;
-		}
-	uint64_t s = a[quorum(r) - 1];
+	uint64_t s = read_confirmed(r);
 	if (s == UINT64_MAX)
 		return true; /* a single voter */
 	if (s == 0 || r->read_seq - s >= READ_RING)
