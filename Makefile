@@ -61,9 +61,20 @@ SIM_SRC     := $(wildcard tests/sim/*.c)
 SIM_BIN     := $(if $(SIM_SRC),$(B)/tests/raft_sim)
 HELPER_SRC  := $(wildcard tests/helpers/*.c)
 HELPER_BINS := $(HELPER_SRC:tests/helpers/%.c=$(B)/tests/%)
+# LD_PRELOAD fault shims (tests/fault/<name>.c -> $(B)/tests/lib<name>.so).
+SHIM_SRC    := $(wildcard tests/fault/*.c)
+SHIM_LIBS   := $(SHIM_SRC:tests/fault/%.c=$(B)/tests/lib%.so)
 
 # Per-test extra objects (modules that live in a daemon's folder).
 TEST_raft_OBJS := $(filter %/raft.o,$(call daemon_obj,raftd))
+# raftd's state machine and store (RocksDB only where the store is linked).
+FSM_OBJS := $(filter %/fsm.o %/fsm_%.o,$(call daemon_obj,raftd))
+TEST_fsm_OBJS := $(FSM_OBJS)
+TEST_watch_OBJS := $(filter %/watch.o,$(call daemon_obj,raftd))
+TEST_fsm_model_OBJS := $(FSM_OBJS)
+TEST_store_OBJS := $(FSM_OBJS) $(filter %/store.o %/raft.o,$(call daemon_obj,raftd))
+TEST_store_LIBS := $(shell pkg-config --libs rocksdb)
+PKGLIBS_raftd := $(shell pkg-config --libs rocksdb)
 TEST_musterd_OBJS := $(call daemon_lib,musterd)
 
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
@@ -77,7 +88,7 @@ all: $(DAEMON_BINS) $(CLI_BIN)
 deps:
 	@./scripts/deps.sh
 
-check-build: all $(UNIT_BINS) $(FUZZ_REPLAY) $(SIM_BIN) $(HELPER_BINS)
+check-build: all $(UNIT_BINS) $(FUZZ_REPLAY) $(SIM_BIN) $(HELPER_BINS) $(SHIM_LIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory check-build
@@ -151,7 +162,7 @@ $(CLI_BIN): $(CLI_OBJ) $(LIB)
 $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIB) $$(TEST_$$*_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(TEST_$*_OBJS) $(LIB) $(CHECK_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(TEST_$*_OBJS) $(LIB) $(CHECK_LIBS) $(LDLIBS) $(TEST_$*_LIBS)
 
 $(B)/obj/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
@@ -167,6 +178,13 @@ $(B)/tests/raft_sim: $(SIM_SRC:%.c=$(B)/obj/%.o) $(TEST_raft_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# A shim is preloaded into daemons that may be sanitized, so it is built
+# plain: no sanitizer runtime of its own, only libc and libdl.
+$(B)/tests/lib%.so: tests/fault/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) -std=c11 $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
 
 $(B)/tests/%: $(B)/obj/tests/helpers/%.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -60,7 +60,8 @@
  *   test_timings: Consul's fixed intervals, which tests may shorten while the
  *     defaults stay Consul's:
  *       ae_interval 1m, check_reap_interval 30s, check_deregister_interval_min
- *       1m, session_ttl_min 10s, server_health_interval 2s (10ms in -dev), and
+ *       1m, session_ttl_min 10s (also Consul's top-level key session_ttl_min),
+ *       tombstone_ttl 15m, server_health_interval 2s (10ms in -dev), and
  *       raft { heartbeat_timeout 1s, election_timeout 1s, leader_lease_timeout
  *       500ms, commit_timeout 50ms } -- hashicorp/raft's DefaultConfig, before
  *       the performance.raft_multiplier scaling (conf_raft_ms()); -dev sets
@@ -243,6 +244,7 @@ struct conf_test_timings {
 	uint64_t check_reap_interval_ms;
 	uint64_t check_deregister_interval_min_ms;
 	uint64_t session_ttl_min_ms;
+	uint64_t tombstone_ttl_ms; /* how long KV tombstones live (Consul: 15 min) */
 	uint64_t server_health_interval_ms;
 	struct conf_test_raft raft;
 };

@@ -51,6 +51,16 @@ static void daemon_stop(struct daemon *d, const char *why)
 	ev_stop(d->ev);
 }
 
+void daemon_fail(struct daemon *d, const char *why)
+{
+	if (d->stopping)
+		return;
+	d->exit_code = 1;
+	d->stopping = true;
+	log_errorx("exiting for a restart: %s", why);
+	ev_stop(d->ev);
+}
+
 static int daemon_reload(struct daemon *d, char *err, size_t err_size)
 {
 	struct conf old = d->conf, fresh;
@@ -278,7 +288,7 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 		goto out;
 	log_info("ready (run_dir %s, epoch %016llx%s)", d.run_dir, (unsigned long long)d.epoch,
 	         attached ? "" : ", no supervisor");
-	rc = ev_run(d.ev) == 0 ? 0 : 1;
+	rc = ev_run(d.ev) == 0 ? d.exit_code : 1;
 	if (ops->stop != NULL)
 		ops->stop(&d);
 out:

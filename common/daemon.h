@@ -47,11 +47,18 @@ struct daemon {
 	bool ready;
 	bool stopping;
 	bool supervised; /* started by musterd (which logs config warnings) */
+	int exit_code;   /* main()'s, when the loop ends; daemon_fail() sets 1 */
 	void *priv;
 };
 
 /* The whole life of a child daemon; returns main()'s exit code. */
 int daemon_main(int argc, char **argv, const struct daemon_ops *ops);
+
+/* Ends the loop and exits with 1, so that musterd restarts this daemon: for
+ * a state it cannot recover in place (raftd after a failed storage write).
+ * Bus sockets close with linger 0, so a caller that has just queued error
+ * replies lets the loop run a moment (a short timer) before calling this. */
+void daemon_fail(struct daemon *d, const char *why);
 
 /* A fresh random 64-bit value (epochs, ids). */
 uint64_t daemon_random64(void);

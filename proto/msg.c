@@ -807,6 +807,70 @@ const char *msg_err_str(enum msg_err e)
 	return "unknown error";
 }
 
+/* ---- records on their own ------------------------------------------------ */
+
+#define MSG_DEF_RECORD(rec, fields)                                                                \
+	int msg_rec_encode_##rec(const struct msg_##rec *r, struct buf *out)                       \
+	{                                                                                          \
+		msg_enc_rec_##rec(out, r);                                                         \
+		return out->err ? -1 : 0;                                                          \
+	}                                                                                          \
+	enum msg_err msg_rec_decode_##rec(const void *p, size_t len, struct msg_##rec *out)        \
+	{                                                                                          \
+		struct msg_dec d;                                                                  \
+                                                                                                   \
+		memset(out, 0, sizeof(*out));                                                      \
+		memset(&d, 0, sizeof(d));                                                          \
+		cur_init(&d.c, p, len);                                                            \
+		msg_dec_rec(&d, out, true, MSG_NF_REC_##rec, msg_dec_rec_##rec);                   \
+		if (!msg_dec_failed(&d) && cur_left(&d.c) != 0)                                    \
+			d.err = MSG_EMALFORMED;                                                    \
+		if (!msg_dec_failed(&d) && !cur_ok(&d.c))                                          \
+			d.err = MSG_EMALFORMED;                                                    \
+		if (d.err != MSG_OK) {                                                             \
+			msg_rec_free_##rec(out);                                                   \
+			return d.err;                                                              \
+		}                                                                                  \
+		return MSG_OK;                                                                     \
+	}                                                                                          \
+	void msg_rec_free_##rec(struct msg_##rec *r)                                               \
+	{                                                                                          \
+		if (r == NULL)                                                                     \
+			return;                                                                    \
+		msg_free_rec_##rec(r);                                                             \
+		memset(r, 0, sizeof(*r));                                                          \
+	}                                                                                          \
+	int msg_rec_copy_##rec(struct msg_##rec *dst, const struct msg_##rec *src)                 \
+	{                                                                                          \
+		struct buf b;                                                                      \
+		int rc = -1;                                                                       \
+                                                                                                   \
+		memset(dst, 0, sizeof(*dst));                                                      \
+		buf_init(&b, MSG_DECODE_MEM_MAX);                                                  \
+		if (msg_rec_encode_##rec(src, &b) == 0 &&                                          \
+		    msg_rec_decode_##rec(b.p, b.len, dst) == MSG_OK)                               \
+			rc = 0;                                                                    \
+		buf_fini(&b);                                                                      \
+		return rc;                                                                         \
+	}
+#define MSG_DEF_MESSAGE(NAME, name, id, senders, receivers, fields)
+#include "msg.def"
+#undef MSG_DEF_RECORD
+#undef MSG_DEF_MESSAGE
+
+int msg_copy(struct msg *dst, const struct msg *src)
+{
+	struct buf b;
+	int rc = -1;
+
+	memset(dst, 0, sizeof(*dst));
+	buf_init(&b, MSG_DECODE_MEM_MAX);
+	if (msg_encode(src, &b) == 0 && msg_decode(b.p, b.len, 0, dst) == MSG_OK)
+		rc = 0;
+	buf_fini(&b);
+	return rc;
+}
+
 /* ---- entry points -------------------------------------------------------- */
 
 int msg_encode(const struct msg *m, struct buf *out)

@@ -170,6 +170,27 @@ bool msg_sender_allowed(enum msg_type t, unsigned sender);
 bool msg_receiver_allowed(enum msg_type t, unsigned receiver);
 bool msg_is_known(uint64_t type);
 
+/*
+ * Per-record codec, for records stored on their own (raftd's state tables)
+ * and for deep copies: msg_rec_encode_<rec>() appends the record as one
+ * msgpack array; msg_rec_decode_<rec>() reads exactly one (trailing bytes are
+ * MSG_EMALFORMED) into a zeroed *out that msg_rec_free_<rec>() frees;
+ * msg_rec_copy_<rec>() deep-copies (0, or -1 when out of memory; dst is
+ * then zeroed).
+ */
+#define MSG_DEF_RECORD(rec, fields)                                                                \
+	int msg_rec_encode_##rec(const struct msg_##rec *r, struct buf *out);                      \
+	enum msg_err msg_rec_decode_##rec(const void *p, size_t len, struct msg_##rec *out);       \
+	void msg_rec_free_##rec(struct msg_##rec *r);                                              \
+	int msg_rec_copy_##rec(struct msg_##rec *dst, const struct msg_##rec *src);
+#define MSG_DEF_MESSAGE(NAME, name, id, senders, receivers, fields)
+#include "msg.def"
+#undef MSG_DEF_RECORD
+#undef MSG_DEF_MESSAGE
+
+/* A deep copy of a whole message (0, or -1 with *dst zeroed). */
+int msg_copy(struct msg *dst, const struct msg *src);
+
 /* Fault injection for tests: the nth allocation msg_decode() makes from now
  * on fails (MSG_ENOMEM); 0 turns it off. */
 void msg_test_fail_alloc(unsigned nth);

@@ -1166,6 +1166,67 @@ START_TEST(test_peers_and_strings)
 }
 END_TEST
 
+/* Every message deep-copied with msg_copy(): equal fields, separate memory;
+ * and a record on its own through msg_rec_* (raftd stores records so). */
+START_TEST(test_copy)
+{
+	struct fill f = {(unsigned)_i * 1000 + 7};
+	struct msg a, b;
+	struct buf b1, b2;
+
+	if (!type_ok(_i))
+		return;
+	fill_msg(&f, &a, (enum msg_type)_i);
+	ck_assert_int_eq(msg_copy(&b, &a), 0);
+	cmp_msg(&a, &b, UINT32_MAX);
+	encode(&a, &b1);
+	msg_free(&a); /* b must not share a's memory (ASan would see it) */
+	encode(&b, &b2);
+	ck_assert_uint_eq(b1.len, b2.len);
+	ck_assert_mem_eq(b1.p, b2.p, b1.len);
+	msg_free(&b);
+	buf_fini(&b1);
+	buf_fini(&b2);
+}
+END_TEST
+
+START_TEST(test_record_codec)
+{
+	struct msg_kv_entry e, d, c;
+	struct buf b;
+	uint8_t v[] = {0, 1, 2};
+
+	memset(&e, 0, sizeof(e));
+	e.key = "a/b";
+	e.create_index = 3;
+	e.modify_index = UINT64_MAX;
+	e.flags = 0xe0f69a2baa414de0ull;
+	e.value.p = v;
+	e.value.len = sizeof(v);
+	e.session = "s";
+	buf_init(&b, 1 << 16);
+	ck_assert_int_eq(msg_rec_encode_kv_entry(&e, &b), 0);
+	ck_assert_int_eq(msg_rec_decode_kv_entry(b.p, b.len, &d), MSG_OK);
+	ck_assert_str_eq(d.key, "a/b");
+	ck_assert_uint_eq(d.modify_index, UINT64_MAX);
+	ck_assert_uint_eq(d.flags, 0xe0f69a2baa414de0ull);
+	ck_assert_uint_eq(d.value.len, 3);
+	ck_assert_mem_eq(d.value.p, v, 3);
+	ck_assert_int_eq(msg_rec_copy_kv_entry(&c, &d), 0);
+	msg_rec_free_kv_entry(&d);
+	ck_assert_str_eq(c.session, "s");
+	msg_rec_free_kv_entry(&c);
+	msg_rec_free_kv_entry(NULL);
+	/* One value exactly: trailing bytes and truncation are refused. */
+	ck_assert_int_eq(buf_putc(&b, 0xc0), 0);
+	ck_assert_int_eq(msg_rec_decode_kv_entry(b.p, b.len, &d), MSG_EMALFORMED);
+	ck_assert_ptr_null(d.key);
+	ck_assert_int_ne(msg_rec_decode_kv_entry(b.p, b.len - 3, &d), MSG_OK);
+	ck_assert_int_ne(msg_rec_decode_kv_entry(b.p, 0, &d), MSG_OK);
+	buf_fini(&b);
+}
+END_TEST
+
 static Suite *msg_suite(void)
 {
 	Suite *s = suite_create("msg");
@@ -1182,6 +1243,7 @@ static Suite *msg_suite(void)
 	tcase_add_loop_test(tc, test_missing_fields, 0, MSG_TYPE_MAX);
 	tcase_add_loop_test(tc, test_wrong_field_type, 0, MSG_TYPE_MAX);
 	tcase_add_loop_test(tc, test_enomem, 0, MSG_TYPE_MAX);
+	tcase_add_loop_test(tc, test_copy, 0, MSG_TYPE_MAX);
 	tcase_add_loop_test(tc, test_names, 0, MSG_TYPE_MAX + 1);
 	suite_add_tcase(s, tc);
 
@@ -1202,6 +1264,7 @@ static Suite *msg_suite(void)
 	tcase_add_test(tc, test_encode_cap);
 	tcase_add_test(tc, test_format);
 	tcase_add_test(tc, test_peers_and_strings);
+	tcase_add_test(tc, test_record_codec);
 	suite_add_tcase(s, tc);
 	return s;
 }
