@@ -68,9 +68,11 @@ SHIM_LIBS   := $(SHIM_SRC:tests/fault/%.c=$(B)/tests/lib%.so)
 # Per-test extra objects (modules that live in a daemon's folder).
 TEST_raft_OBJS := $(filter %/raft.o,$(call daemon_obj,raftd))
 # raftd's state machine and store (RocksDB only where the store is linked).
-FSM_OBJS := $(filter %/fsm.o %/fsm_%.o,$(call daemon_obj,raftd))
+FSM_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard daemons/raftd/fsm.c daemons/raftd/fsm_*.c))
 TEST_fsm_OBJS := $(FSM_OBJS)
 TEST_watch_OBJS := $(filter %/watch.o,$(call daemon_obj,raftd))
+FUZZ_fsm_OBJS := $(FSM_OBJS)
+FUZZ_fsm_SRC := $(wildcard daemons/raftd/fsm.c daemons/raftd/fsm_*.c)
 TEST_fsm_model_OBJS := $(FSM_OBJS)
 TEST_store_OBJS := $(FSM_OBJS) $(filter %/store.o %/raft.o,$(call daemon_obj,raftd))
 TEST_store_LIBS := $(shell pkg-config --libs rocksdb)
@@ -131,7 +133,7 @@ fuzz:
 	clang -std=c11 -g -O1 -D_GNU_SOURCE -I. -Icommon -Iproto $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -DMUSTER_VERSION='"$(VERSION)"' \
 	  -DMUSTER_REVISION='"$(GIT_REV)"' -DMUSTER_LIBEXECDIR='"$(LIBEXECDIR)"' \
-	  -DMUSTER_SBINDIR='"$(SBINDIR)"' tests/fuzz/fuzz_$(T).c $(LIB_SRC) $(PKG_LIBS) -lm -o $(B)/libfuzzer/fuzz_$(T)
+	  -DMUSTER_SBINDIR='"$(SBINDIR)"' tests/fuzz/fuzz_$(T).c $(LIB_SRC) $(FUZZ_$(T)_SRC) $(PKG_LIBS) -lm -o $(B)/libfuzzer/fuzz_$(T)
 	@mkdir -p $(B)/libfuzzer/new_$(T)
 	@# New inputs go to the scratch dir (libFuzzer writes into the first one);
 	@# copy a reproducer into tests/fuzz/corpus/$(T) by hand after a fix.
@@ -169,10 +171,10 @@ $(B)/obj/tests/unit/%.o: tests/unit/%.c
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
 
-$(B)/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay.o $(LIB)
+$(B)/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay.o $(LIB) $$(FUZZ_$$*_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/obj/tests/fuzz/replay.o $(FUZZ_$*_OBJS) $(LIB) $(LDLIBS)
 
 $(B)/tests/raft_sim: $(SIM_SRC:%.c=$(B)/obj/%.o) $(TEST_raft_OBJS) $(LIB)
 	@mkdir -p $(dir $@)

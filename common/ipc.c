@@ -191,7 +191,15 @@ static void ipc_server_read(struct ev *ev, int revents, void *arg)
 		if (idlen >= sizeof(from.name))
 			idlen = sizeof(from.name) - 1;
 		memcpy(from.name, zmq_msg_data(&id), idlen);
-		from.peer = msg_peer_from_name(from.name, idlen);
+		/* "<daemon>/<tag>" is that daemon too: a tool or test that holds
+		 * several sockets needs distinct routing ids, since a ROUTER
+		 * hands a reused id over to its newest connection. */
+		{
+			const char *slash = memchr(from.name, '/', idlen);
+
+			from.peer = msg_peer_from_name(
+			    from.name, slash ? (size_t)(slash - from.name) : idlen);
+		}
 		zmq_msg_close(&id);
 		if (from.peer == 0) {
 			s->ctr.refused++;

@@ -81,7 +81,9 @@ struct ipc_client;
 typedef void (*ipc_reply_cb)(void *arg, enum ipc_status st, struct msg *reply);
 
 /* self: this daemon's name, sent as the routing id (DESIGN.md §2: the
- * receiver knows the sender by it). */
+ * receiver knows the sender by it). Two sockets must not share a routing
+ * id (the newer takes the older's replies), so a tool with several uses
+ * "<daemon>/<tag>", which the receiver counts as <daemon>. */
 struct ipc_client *ipc_client_new(struct ev *ev, const char *run_dir, const char *self,
                                   const char *peer);
 void ipc_client_free(struct ipc_client *c);

@@ -1,0 +1,97 @@
+/* raftd.h: raftd's internals: the server that joins the Raft core, the store and the state machine.
+ */
+#ifndef MUSTER_RAFTD_H
+#define MUSTER_RAFTD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "fsm.h"
+#include "raft.h"
+#include "store.h"
+#include "watch.h"
+
+/* Limits (habit 7). */
+#define RAFTD_WAITERS_MAX     65536       /* blocking queries held at once */
+#define RAFTD_READS_MAX       4096        /* consistent reads waiting for ReadIndex */
+#define RAFTD_PENDING_MAX     65536       /* proposals waiting for their commit */
+#define RAFTD_WAIT_DEFAULT_MS 300000      /* spec §1.10: 5 min */
+#define RAFTD_WAIT_MAX_MS     600000      /* spec §1.10: 10 min */
+#define RAFTD_SESSION_TTL_MAX 86400000ull /* 24 h */
+#define RAFTD_TOMB_QUEUE_MAX  1024        /* pending tombstone reaps (coalesced) */
+#define RAFTD_FAIL_GRACE_MS   100         /* replies drain before a storage-failure exit */
+
+/* A proposal waiting for its entry to be applied. */
+struct raftd_pending {
+	uint64_t index, term;
+	struct ipc_from from;
+	bool internal; /* proposed by raftd itself: no reply */
+};
+
+/* A read held: a consistent read waiting for its ReadIndex, or a blocking
+ * query waiting for a change or its deadline. */
+struct raftd_waiter {
+	struct watcher w;
+	struct raftd *rd;
+	struct ipc_from from;
+	struct msg req;      /* the request, owned */
+	uint64_t read_index; /* consistent: serve once applied >= this */
+	uint64_t context;    /* consistent: the ReadIndex context, 0 when confirmed */
+	uint64_t deadline_ms;
+	uint64_t timer;
+	struct raftd_waiter *prev, *next; /* on rd->reads or rd->blocked */
+};
+
+struct raftd_sess_arg;
+struct raftd_session_timer {
+	struct raftd_sess_arg *arg; /* the timer's: the raftd and the session id */
+	uint64_t timer;
+};
+
+struct raftd_tomb {
+	uint64_t due_ms, index;
+};
+
+struct raftd {
+	struct daemon *d;
+	bool server;
+	bool failed; /* a storage write failed: refuse everything, exit soon */
+	struct store *store;
+	struct fsm *fsm;
+	struct raft *raft;
+	struct raft_storage rs;
+	struct watch *watch;
+	uint64_t id; /* Raft id, from node_id */
+	char self_addr[96];
+	uint64_t tick_ms, tick_timer, kick_timer, snap_timer, tomb_timer, fail_timer;
+	uint64_t leader, term;
+	bool is_leader, self_reg_due;
+	uint64_t last_contact_ms; /* when the leader was last heard from */
+
+	struct raftd_pending *pend;
+	size_t pend_head, pend_n, pend_cap;
+
+	struct raftd_waiter *reads; /* consistent reads */
+	size_t n_reads;
+	uint64_t read_ctx;
+	struct raftd_waiter *blocked; /* blocking queries */
+	size_t n_blocked;
+
+	struct raftd_session_timer *sess;
+	size_t n_sess, cap_sess;
+
+	struct raftd_tomb tombs[RAFTD_TOMB_QUEUE_MAX];
+	size_t tomb_head, tomb_n;
+
+	/* counters for STATS */
+	uint64_t proposals, applied_entries, reads_served, blocked_woken, blocked_timeouts,
+	    lock_delay_refusals, sessions_expired;
+};
+
+int raftd_start(struct raftd *rd, struct daemon *d);
+void raftd_stop(struct raftd *rd);
+bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m);
+void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out);
+
+#endif

@@ -1,0 +1,1323 @@
+/* server.c: raftd's server: Raft core + RocksDB store + state machine, reads, blocking, sessions.
+ */
+#include "raftd.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/types.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ev.h"
+#include "log.h"
+
+/*
+ * One loop turn: requests arrive (reads are answered from the fsm at once,
+ * writes are proposed), then a zero-delay "kick" timer drains the Raft
+ * core's ready: entries and hard state go to the store in one batch
+ * (synced: the group commit of every proposal of the turn), committed
+ * entries are applied to the fsm and their effects written with the
+ * applied index, proposers get their replies, blocking queries whose watch
+ * keys changed are re-run, and raftd's PUB announces the new index.
+ *
+ * Replication between servers (port 8300) is the Cluster issue; here a
+ * server is a one-voter cluster (-dev, -bootstrap), or waits without a
+ * leader (bootstrap_expect), answering "No cluster leader".
+ */
+
+static void raftd_kick(struct raftd *rd);
+static void raftd_serve_read(struct raftd *rd, struct raftd_waiter *w);
+
+static uint64_t raftd_now(const struct raftd *rd)
+{
+	return ev_now_ms(rd->d->ev);
+}
+
+static char *raftd_strdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+
+	if (p == NULL) {
+		log_errorx("out of memory");
+		abort();
+	}
+	return p;
+}
+
+/* --- replies --------------------------------------------------------------- */
+
+static void raftd_result(struct raftd *rd, const struct ipc_from *from, unsigned status,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void raftd_result(struct raftd *rd, const struct ipc_from *from, unsigned status,
+                         const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ipc_reply_result(rd->d->rpc, from, status, text);
+}
+
+/* The meta of every read reply (spec §1.5, §1.9). */
+static struct msg_query_meta *raftd_reply_meta(struct msg *reply)
+{
+	switch (reply->type) {
+	case MSG_KV_GET_REPLY:
+		return &reply->u.kv_get_reply.meta;
+	case MSG_NODES_REPLY:
+		return &reply->u.nodes_reply.meta;
+	case MSG_SERVICES_REPLY:
+		return &reply->u.services_reply.meta;
+	case MSG_SERVICE_NODES_REPLY:
+		return &reply->u.service_nodes_reply.meta;
+	case MSG_CATALOG_NODE_REPLY:
+		return &reply->u.catalog_node_reply.meta;
+	case MSG_CHECKS_REPLY:
+		return &reply->u.checks_reply.meta;
+	case MSG_SESSIONS_REPLY:
+		return &reply->u.sessions_reply.meta;
+	case MSG_TXN_REPLY:
+		return &reply->u.txn_reply.meta;
+	case MSG_RAFT_CONFIG_REPLY:
+		return &reply->u.raft_config_reply.meta;
+	default:
+		return NULL;
+	}
+}
+
+static const struct msg_query_opts *raftd_req_opts(const struct msg *m)
+{
+	switch (m->type) {
+	case MSG_KV_GET:
+		return &m->u.kv_get.q;
+	case MSG_CATALOG_NODES:
+		return &m->u.catalog_nodes.q;
+	case MSG_CATALOG_SERVICES:
+		return &m->u.catalog_services.q;
+	case MSG_SERVICE_NODES:
+		return &m->u.service_nodes.q;
+	case MSG_CATALOG_NODE:
+		return &m->u.catalog_node.q;
+	case MSG_HEALTH_CHECKS:
+		return &m->u.health_checks.q;
+	case MSG_SESSION_QUERY:
+		return &m->u.session_query.q;
+	case MSG_TXN:
+		return &m->u.txn.q;
+	case MSG_RAFT_CONFIG:
+		return &m->u.raft_config.q;
+	default:
+		return NULL;
+	}
+}
+
+static void raftd_fill_meta(struct raftd *rd, struct msg_query_meta *meta, uint64_t consistency)
+{
+	meta->known_leader = rd->leader != RAFT_NONE;
+	meta->last_contact_ms =
+	    rd->is_leader || rd->last_contact_ms == 0 ? 0 : raftd_now(rd) - rd->last_contact_ms;
+	meta->consistency = consistency;
+	if (meta->index == 0)
+		meta->index = 1; /* spec §1.10: never 0 */
+}
+
+/* --- pending proposals: a FIFO in index order ----------------------------- */
+
+static int raftd_pending_push(struct raftd *rd, const struct raftd_pending *p)
+{
+	if (rd->pend_n == rd->pend_cap) {
+		size_t cap = rd->pend_cap ? rd->pend_cap * 2 : 256;
+		struct raftd_pending *n;
+
+		if (cap > RAFTD_PENDING_MAX)
+			return -1;
+		n = malloc(cap * sizeof(*n));
+		if (n == NULL)
+			return -1;
+		for (size_t i = 0; i < rd->pend_n; i++)
+			n[i] = rd->pend[(rd->pend_head + i) % rd->pend_cap];
+		free(rd->pend);
+		rd->pend = n;
+		rd->pend_cap = cap;
+		rd->pend_head = 0;
+	}
+	rd->pend[(rd->pend_head + rd->pend_n) % rd->pend_cap] = *p;
+	rd->pend_n++;
+	return 0;
+}
+
+static struct raftd_pending *raftd_pending_front(struct raftd *rd)
+{
+	return rd->pend_n ? &rd->pend[rd->pend_head] : NULL;
+}
+
+static void raftd_pending_pop(struct raftd *rd)
+{
+	rd->pend_head = (rd->pend_head + 1) % rd->pend_cap;
+	rd->pend_n--;
+}
+
+/* Every proposal still waiting gets err (leadership lost, storage failed). */
+static void raftd_pending_fail_all(struct raftd *rd, unsigned status, const char *err)
+{
+	struct raftd_pending *p;
+
+	while ((p = raftd_pending_front(rd)) != NULL) {
+		if (!p->internal)
+			ipc_reply_result(rd->d->rpc, &p->from, status, err);
+		raftd_pending_pop(rd);
+	}
+}
+
+/* --- storage failure ------------------------------------------------------- */
+
+static void raftd_fail_exit(struct ev *ev, void *arg)
+{
+	struct raftd *rd = arg;
+
+	(void)ev;
+	daemon_fail(rd->d, "storage write failed");
+}
+
+/*
+ * A failed append or apply: nothing of it may be acknowledged, and RocksDB
+ * may refuse every later write (a failed WAL sync makes it read-only). The
+ * waiting proposers get the error, new requests a 503, and raftd exits a
+ * moment later so that musterd restarts it; on restart the store holds
+ * exactly what was durable, and the log replays what was committed.
+ */
+static void raftd_storage_failed(struct raftd *rd, const char *what)
+{
+	char err[600];
+
+	if (rd->failed)
+		return;
+	rd->failed = true;
+	snprintf(err, sizeof(err), "storage write failed: %s: %s", what, store_error(rd->store));
+	log_errorx("%s", err);
+	raftd_pending_fail_all(rd, 500, err);
+	rd->fail_timer = ev_timer_add(rd->d->ev, RAFTD_FAIL_GRACE_MS, raftd_fail_exit, rd);
+}
+
+/* --- session TTL timers (the leader's; spec §7.6: TTL × 2) ---------------- */
+
+struct raftd_sess_arg {
+	struct raftd *rd;
+	char id[64];
+};
+
+static ssize_t raftd_sess_find(struct raftd *rd, const char *id)
+{
+	for (size_t i = 0; i < rd->n_sess; i++)
+		if (strcmp(rd->sess[i].arg->id, id) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static void raftd_sess_drop(struct raftd *rd, size_t i, bool del_timer)
+{
+	if (del_timer)
+		ev_timer_del(rd->d->ev, rd->sess[i].timer);
+	free(rd->sess[i].arg);
+	rd->sess[i] = rd->sess[--rd->n_sess];
+}
+
+static void raftd_sess_disarm(struct raftd *rd, const char *id)
+{
+	ssize_t i = raftd_sess_find(rd, id);
+
+	if (i >= 0)
+		raftd_sess_drop(rd, (size_t)i, true);
+}
+
+static int raftd_propose_msg(struct raftd *rd, const struct msg *m, const struct ipc_from *from);
+
+static void raftd_sess_expired(struct ev *ev, void *arg)
+{
+	struct raftd_sess_arg *a = arg;
+	struct raftd *rd = a->rd;
+	struct msg m;
+	ssize_t i;
+
+	(void)ev;
+	if (rd->is_leader && fsm_session_exists(rd->fsm, a->id)) {
+		memset(&m, 0, sizeof(m));
+		m.type = MSG_SESSION_DESTROY;
+		m.u.session_destroy.id = a->id;
+		log_info("session %s: TTL expired, destroying", a->id);
+		rd->sessions_expired++;
+		raftd_propose_msg(rd, &m, NULL);
+	}
+	i = raftd_sess_find(rd, a->id);
+	if (i >= 0 && rd->sess[i].arg == a)
+		raftd_sess_drop(rd, (size_t)i, false);
+}
+
+/* (Re)arms the session's timer for TTL × 2 (spec §7.6), on the leader. */
+static void raftd_sess_arm(struct raftd *rd, const char *id)
+{
+	uint64_t ttl = fsm_session_ttl_ms(rd->fsm, id);
+	struct raftd_sess_arg *a;
+
+	raftd_sess_disarm(rd, id);
+	if (ttl == 0 || !rd->is_leader || strlen(id) >= sizeof(a->id))
+		return;
+	if (rd->n_sess == rd->cap_sess) {
+		size_t cap = rd->cap_sess ? rd->cap_sess * 2 : 64;
+		struct raftd_session_timer *n = realloc(rd->sess, cap * sizeof(*n));
+
+		if (n == NULL)
+			return;
+		rd->sess = n;
+		rd->cap_sess = cap;
+	}
+	a = malloc(sizeof(*a));
+	if (a == NULL)
+		return;
+	a->rd = rd;
+	snprintf(a->id, sizeof(a->id), "%s", id);
+	rd->sess[rd->n_sess].arg = a;
+	rd->sess[rd->n_sess].timer = ev_timer_add(rd->d->ev, ttl * 2, raftd_sess_expired, a);
+	rd->n_sess++;
+}
+
+static void raftd_sess_arm_one(const char *id, void *arg)
+{
+	raftd_sess_arm(arg, id);
+}
+
+/* --- proposing ------------------------------------------------------------- */
+
+/* 0, or -1 after answering from (when given). */
+static int raftd_propose_msg(struct raftd *rd, const struct msg *m, const struct ipc_from *from)
+{
+	struct raftd_pending p;
+	struct buf b;
+	uint64_t index = 0;
+	int rc;
+
+	buf_init(&b, RAFT_ENTRY_BYTES_MAX);
+	if (msg_encode(m, &b) != 0) {
+		buf_fini(&b);
+		if (from)
+			raftd_result(rd, from, 413, "request too large for one log entry");
+		return -1;
+	}
+	rc = raft_propose(rd->raft, b.p, (uint32_t)b.len, &index);
+	buf_fini(&b);
+	if (rc == RAFT_ERR_NOT_LEADER) {
+		if (from)
+			raftd_result(rd, from, 500, "No cluster leader");
+		return -1;
+	}
+	if (rc != RAFT_OK) {
+		if (from)
+			raftd_result(rd, from, rc == RAFT_ERR_TOO_LARGE ? 413 : 503, "raft: %s",
+			             raft_status_str(rc));
+		return -1;
+	}
+	memset(&p, 0, sizeof(p));
+	p.index = index;
+	p.term = raft_term(rd->raft);
+	p.internal = from == NULL;
+	if (from)
+		p.from = *from;
+	if (raftd_pending_push(rd, &p) != 0) {
+		/* The entry is in the log and will apply; only its reply is lost. */
+		log_warnx("proposal %" PRIu64 ": pending queue full, no reply", index);
+		if (from)
+			raftd_result(rd, from, 503, "raftd: too many writes in flight");
+	}
+	rd->proposals++;
+	raftd_kick(rd);
+	return 0;
+}
+
+/* A random version-4 UUID (a session's ID, as Consul's uuid.GenerateUUID). */
+static void raftd_uuid(char out[37])
+{
+	uint8_t b[16];
+	uint64_t a = daemon_random64(), c = daemon_random64();
+
+	memcpy(b, &a, 8);
+	memcpy(b + 8, &c, 8);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
+}
+
+/* The session checks Consul's endpoint makes before Raft (session_endpoint.go). */
+static int raftd_session_precheck(struct raftd *rd, const struct ipc_from *from,
+                                  struct msg_session *s)
+{
+	uint64_t ttl_ms = 0, min_ms = rd->d->conf.test_timings.session_ttl_min_ms;
+	const char *why = NULL;
+	char min_s[CONF_DUR_STR_MAX], max_s[CONF_DUR_STR_MAX];
+
+	if (s->behavior == NULL || s->behavior[0] == '\0') {
+		free(s->behavior);
+		s->behavior = raftd_strdup("release");
+	}
+	if (strcmp(s->behavior, "release") != 0 && strcmp(s->behavior, "delete") != 0) {
+		raftd_result(rd, from, 500, "Invalid Behavior setting '%s'", s->behavior);
+		return -1;
+	}
+	if (s->ttl != NULL && s->ttl[0] != '\0') {
+		if (conf_dur_parse(s->ttl, &ttl_ms, &why) != 0) {
+			raftd_result(rd, from, 500, "Session TTL '%s' invalid: %s", s->ttl, why);
+			return -1;
+		}
+		if (ttl_ms != 0 && (ttl_ms < min_ms || ttl_ms > RAFTD_SESSION_TTL_MAX)) {
+			conf_dur_format(min_ms, min_s);
+			conf_dur_format(RAFTD_SESSION_TTL_MAX, max_s);
+			raftd_result(rd, from, 500,
+			             "Invalid Session TTL '%" PRIu64 "', must be between [%s=%s]",
+			             ttl_ms * (uint64_t)1000000, min_s, max_s);
+			return -1;
+		}
+	}
+	if (s->node == NULL || s->node[0] == '\0') {
+		free(s->node);
+		s->node = raftd_strdup(rd->d->conf.node_name);
+	}
+	free(s->id);
+	s->id = malloc(37);
+	if (s->id == NULL)
+		abort();
+	raftd_uuid(s->id);
+	return 0;
+}
+
+static void raftd_write(struct raftd *rd, const struct ipc_from *from, struct msg *m)
+{
+	const struct conf *c = &rd->d->conf;
+
+	if (!rd->is_leader) {
+		raftd_result(rd, from, 500, "No cluster leader");
+		return;
+	}
+	switch (m->type) {
+	case MSG_KV_PUT: {
+		struct msg_kv_put *p = &m->u.kv_put;
+
+		if (p->key == NULL || p->key[0] == '\0') {
+			raftd_result(rd, from, 400, "Missing key name");
+			return;
+		}
+		if (p->value.len > c->limits.kv_max_value_size) {
+			raftd_result(
+			    rd, from, 413,
+			    "Request body(%zu bytes) too large, max size: %" PRIu64
+			    " bytes. See https://developer.hashicorp.com/docs/agent/config/"
+			    "config-files#kv_max_value_size.",
+			    p->value.len, c->limits.kv_max_value_size);
+			return;
+		}
+		/* spec §6.4 step 1: lock delay answers false without a write. */
+		if (p->op != NULL && strcmp(p->op, "acquire") == 0 &&
+		    fsm_kv_lock_delayed(rd->fsm, p->key, raftd_now(rd))) {
+			struct msg r;
+
+			memset(&r, 0, sizeof(r));
+			r.type = MSG_WRITE_REPLY;
+			r.u.write_reply.index = raft_applied(rd->raft);
+			r.u.write_reply.ok = false;
+			rd->lock_delay_refusals++;
+			ipc_reply(rd->d->rpc, from, &r);
+			return;
+		}
+		break;
+	}
+	case MSG_KV_DELETE:
+		if ((m->u.kv_delete.key == NULL || m->u.kv_delete.key[0] == '\0') &&
+		    !m->u.kv_delete.recurse) {
+			raftd_result(rd, from, 400, "Missing key name");
+			return;
+		}
+		break;
+	case MSG_SESSION_CREATE:
+		if (raftd_session_precheck(rd, from, &m->u.session_create.session) != 0)
+			return;
+		break;
+	case MSG_TXN:
+		if (m->u.txn.ops.n > FSM_TXN_OPS_MAX) {
+			raftd_result(rd, from, 413,
+			             "Transaction contains too many operations (%u > %u)",
+			             m->u.txn.ops.n, FSM_TXN_OPS_MAX);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	raftd_propose_msg(rd, m, from);
+}
+
+/* spec §7.3: a renew is the leader resetting the timer, no Raft write. */
+static void raftd_renew(struct raftd *rd, const struct ipc_from *from, struct msg *m)
+{
+	const char *id = m->u.session_renew.id;
+	struct msg q, r;
+
+	if (!rd->is_leader) {
+		raftd_result(rd, from, 500, "No cluster leader");
+		return;
+	}
+	if (id == NULL || id[0] == '\0') {
+		raftd_result(rd, from, 400, "Missing session");
+		return;
+	}
+	if (!fsm_session_exists(rd->fsm, id)) {
+		raftd_result(rd, from, 404, "Session id '%s' not found", id);
+		return;
+	}
+	raftd_sess_arm(rd, id);
+	memset(&q, 0, sizeof(q));
+	memset(&r, 0, sizeof(r));
+	q.type = MSG_SESSION_QUERY;
+	q.u.session_query.id = (char *)id;
+	if (fsm_query(rd->fsm, &q, &r, NULL) != 0) {
+		ipc_reply(rd->d->rpc, from, &r);
+		msg_free(&r);
+		return;
+	}
+	raftd_fill_meta(rd, &r.u.sessions_reply.meta, 0);
+	ipc_reply(rd->d->rpc, from, &r);
+	msg_free(&r);
+}
+
+/* --- reads ----------------------------------------------------------------- */
+
+static void raftd_list_add(struct raftd_waiter **head, struct raftd_waiter *w)
+{
+	w->prev = NULL;
+	w->next = *head;
+	if (*head)
+		(*head)->prev = w;
+	*head = w;
+}
+
+static void raftd_list_del(struct raftd_waiter **head, struct raftd_waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		*head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+}
+
+static void raftd_waiter_free(struct raftd *rd, struct raftd_waiter *w)
+{
+	watch_remove(rd->watch, &w->w);
+	if (w->timer)
+		ev_timer_del(rd->d->ev, w->timer);
+	msg_free(&w->req);
+	free(w);
+}
+
+static uint64_t raftd_effective(const struct msg_query_opts *q)
+{
+	return q && q->consistency <= 2 ? q->consistency : 0;
+}
+
+static void raftd_raft_config(struct raftd *rd, struct msg *reply)
+{
+	const struct raft_conf *c = rd->raft ? raft_conf_latest(rd->raft) : NULL;
+	struct msg_raft_config_reply *r = &reply->u.raft_config_reply;
+
+	memset(reply, 0, sizeof(*reply));
+	reply->type = MSG_RAFT_CONFIG_REPLY;
+	r->meta.index = rd->raft ? raft_applied(rd->raft) : 0;
+	r->leader_addr =
+	    raftd_strdup(rd->leader != RAFT_NONE && rd->leader == rd->id ? rd->self_addr : "");
+	if (c == NULL || c->n == 0)
+		return;
+	r->servers.v = calloc(c->n, sizeof(*r->servers.v));
+	if (r->servers.v == NULL)
+		return;
+	r->servers.n = c->n;
+	for (uint32_t i = 0; i < c->n; i++) {
+		struct msg_raft_server *s = &r->servers.v[i];
+		bool self = c->m[i].id == rd->id;
+
+		/* Until servers learn each other's names (Cluster issue) only this
+		 * server's own id and address are known; Consul shows "(unknown)". */
+		s->id = raftd_strdup(self ? rd->d->conf.node_id : "");
+		if (!self) {
+			char idbuf[32];
+
+			snprintf(idbuf, sizeof(idbuf), "%016" PRIx64, c->m[i].id);
+			free(s->id);
+			s->id = raftd_strdup(idbuf);
+		}
+		s->node = raftd_strdup(self ? rd->d->conf.node_name : "(unknown)");
+		s->address = raftd_strdup(self ? rd->self_addr : "");
+		s->leader = c->m[i].id == rd->leader;
+		s->voter = c->m[i].voter;
+		s->last_index = self ? raft_last_index(rd->raft) : 0;
+	}
+}
+
+/* Runs the read now and answers, or holds it when it blocks (spec §1.10):
+ * true when held (the caller arms its deadline). */
+static bool raftd_run_read(struct raftd *rd, struct raftd_waiter *w)
+{
+	const struct msg_query_opts *q = raftd_req_opts(&w->req);
+	struct fsm_watchset ws = {0};
+	struct msg reply;
+	struct msg_query_meta *meta;
+	uint64_t min_index = q ? q->min_index : 0;
+	bool expired = w->deadline_ms != 0 && raftd_now(rd) >= w->deadline_ms;
+
+	memset(&reply, 0, sizeof(reply));
+
+	if (w->req.type == MSG_RAFT_CONFIG) {
+		raftd_raft_config(rd, &reply);
+	} else if (fsm_query(rd->fsm, &w->req, &reply, &ws) != 0) {
+		ipc_reply(rd->d->rpc, &w->from, &reply);
+		msg_free(&reply);
+		fsm_watchset_fini(&ws);
+		raftd_waiter_free(rd, w);
+		return false;
+	}
+	meta = raftd_reply_meta(&reply);
+	if (meta != NULL && min_index > 0 && meta->index <= min_index && !expired && ws.n > 0 &&
+	    w->req.type != MSG_TXN && w->req.type != MSG_RAFT_CONFIG) {
+		if (w->deadline_ms == 0) {
+			/* Consul's RPCQueryTimeout: wait (default 5 min, at most
+			 * 10 min) plus a jitter below wait/16, so the reply comes
+			 * before wait * 17/16 (Patroni's and node-consul's budget). */
+			uint64_t wait = q->wait_ms ? q->wait_ms : RAFTD_WAIT_DEFAULT_MS;
+
+			if (wait > RAFTD_WAIT_MAX_MS)
+				wait = RAFTD_WAIT_MAX_MS;
+			if (wait >= 16)
+				wait += daemon_random64() % (wait / 16);
+			w->deadline_ms = raftd_now(rd) + wait;
+		}
+		if (rd->n_blocked >= RAFTD_WAITERS_MAX ||
+		    watch_add(rd->watch, &w->w, (const char *const *)ws.keys, ws.n) != 0) {
+			fsm_watchset_fini(&ws);
+			msg_free(&reply);
+			raftd_result(rd, &w->from, 503,
+			             "raftd: too many blocking queries held (limit %u)",
+			             RAFTD_WAITERS_MAX);
+			raftd_waiter_free(rd, w);
+			return false;
+		}
+		fsm_watchset_fini(&ws);
+		msg_free(&reply);
+		raftd_list_add(&rd->blocked, w);
+		rd->n_blocked++;
+		return true;
+	}
+	fsm_watchset_fini(&ws);
+	if (meta != NULL)
+		raftd_fill_meta(rd, meta, raftd_effective(q));
+	ipc_reply(rd->d->rpc, &w->from, &reply);
+	msg_free(&reply);
+	rd->reads_served++;
+	raftd_waiter_free(rd, w);
+	return false;
+}
+
+static void raftd_blocked_timeout(struct ev *ev, void *arg)
+{
+	struct raftd_waiter *w = arg;
+	struct raftd *rd = w->rd;
+
+	(void)ev;
+	w->timer = 0;
+	watch_remove(rd->watch, &w->w);
+	raftd_list_del(&rd->blocked, w);
+	rd->n_blocked--;
+	rd->blocked_timeouts++;
+	/* The loop's cached clock may lag the timer by a millisecond: the
+	 * deadline is whatever now is, so the read answers and never holds. */
+	w->deadline_ms = raftd_now(rd);
+	raftd_run_read(rd, w);
+}
+
+/* Arms the deadline timer of a read that raftd_run_read() just held. */
+static void raftd_arm_blocked(struct raftd *rd, struct raftd_waiter *w)
+{
+	uint64_t now = raftd_now(rd);
+
+	if (w->timer == 0 && w->w.n_links > 0)
+		w->timer = ev_timer_add(rd->d->ev, w->deadline_ms > now ? w->deadline_ms - now : 0,
+		                        raftd_blocked_timeout, w);
+}
+
+static void raftd_serve_read(struct raftd *rd, struct raftd_waiter *w)
+{
+	if (raftd_run_read(rd, w))
+		raftd_arm_blocked(rd, w);
+}
+
+static void raftd_read(struct raftd *rd, const struct ipc_from *from, struct msg *m)
+{
+	const struct msg_query_opts *q = raftd_req_opts(m);
+	uint64_t mode = raftd_effective(q);
+	struct raftd_waiter *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (w == NULL) {
+		raftd_result(rd, from, 500, "out of memory");
+		return;
+	}
+	w->rd = rd;
+	w->w.arg = w;
+	w->from = *from;
+	w->req = *m; /* steal the request: the caller's copy is zeroed */
+	memset(m, 0, sizeof(*m));
+
+	/* spec §1.9: stale reads work without a leader; default and
+	 * consistent ones need this server to lead (forwarding to the leader
+	 * comes with the Cluster issue). */
+	if (mode != 1 && !rd->is_leader) {
+		raftd_result(rd, from, 500, "No cluster leader");
+		raftd_waiter_free(rd, w);
+		return;
+	}
+	/* default: the leader's lease (thesis §6.4.1) stands for the quorum
+	 * round; without it, and for consistent, a ReadIndex round. */
+	if (mode == 2 || (mode == 0 && !raft_lease_valid(rd->raft))) {
+		if (rd->n_reads >= RAFTD_READS_MAX) {
+			raftd_result(rd, from, 503, "raftd: too many consistent reads waiting");
+			raftd_waiter_free(rd, w);
+			return;
+		}
+		w->context = ++rd->read_ctx;
+		rc = raft_read_index(rd->raft, w->context);
+		if (rc != RAFT_OK) {
+			raftd_result(rd, from, rc == RAFT_ERR_NOT_LEADER ? 500 : 503, "%s",
+			             rc == RAFT_ERR_NOT_LEADER ? "No cluster leader"
+			                                       : raft_status_str(rc));
+			raftd_waiter_free(rd, w);
+			return;
+		}
+		raftd_list_add(&rd->reads, w);
+		rd->n_reads++;
+		raftd_kick(rd);
+		return;
+	}
+	raftd_serve_read(rd, w);
+}
+
+/* Consistent reads whose ReadIndex came back, once applied reaches it. */
+static void raftd_release_reads(struct raftd *rd)
+{
+	struct raftd_waiter *w = rd->reads, *next;
+	uint64_t applied = raft_applied(rd->raft);
+
+	for (; w != NULL; w = next) {
+		next = w->next;
+		if (w->context != 0 || w->read_index > applied)
+			continue;
+		raftd_list_del(&rd->reads, w);
+		rd->n_reads--;
+		raftd_serve_read(rd, w);
+	}
+}
+
+static void raftd_fail_reads(struct raftd *rd, const char *err)
+{
+	while (rd->reads != NULL) {
+		struct raftd_waiter *w = rd->reads;
+
+		raftd_list_del(&rd->reads, w);
+		rd->n_reads--;
+		ipc_reply_result(rd->d->rpc, &w->from, 500, err);
+		raftd_waiter_free(rd, w);
+	}
+}
+
+/* --- applying -------------------------------------------------------------- */
+
+struct raftd_woken {
+	struct raftd_waiter **v;
+	size_t n, cap;
+};
+
+static void raftd_on_fire(struct watcher *wr, void *arg)
+{
+	struct raftd_woken *wk = arg;
+	struct raftd_waiter *w = wr->arg;
+
+	if (wk->n == wk->cap) {
+		size_t cap = wk->cap ? wk->cap * 2 : 16;
+		struct raftd_waiter **v = realloc(wk->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			abort();
+		wk->v = v;
+		wk->cap = cap;
+	}
+	wk->v[wk->n++] = w;
+}
+
+static bool raftd_is_table(const char *k)
+{
+	return strchr(k, '/') == NULL;
+}
+
+/* After an apply batch: wake the blocked reads whose keys changed (each
+ * once), re-arm session timers, queue tombstone reaps, announce the index. */
+static void raftd_after_apply(struct raftd *rd, uint64_t index)
+{
+	struct raftd_woken wk = {0};
+	const char *const *keys, *const *sess;
+	size_t n_keys, n_sess, n_tables = 0;
+	struct msg ev;
+	char *tables[FSM_T_COUNT + 2];
+	bool tomb = false;
+
+	keys = fsm_changed_keys(rd->fsm, &n_keys);
+	for (size_t i = 0; i < n_keys; i++) {
+		if (strncmp(keys[i], "k/", 2) == 0)
+			watch_fire_kv(rd->watch, keys[i] + 2, raftd_on_fire, &wk);
+		else
+			watch_fire(rd->watch, keys[i], raftd_on_fire, &wk);
+		if (strcmp(keys[i], "tomb") == 0)
+			tomb = true;
+		if (raftd_is_table(keys[i]) && n_tables < sizeof(tables) / sizeof(tables[0]))
+			tables[n_tables++] = (char *)keys[i];
+	}
+	for (size_t i = 0; i < wk.n; i++) {
+		struct raftd_waiter *w = wk.v[i];
+
+		raftd_list_del(&rd->blocked, w);
+		rd->n_blocked--;
+		rd->blocked_woken++;
+		if (w->timer) {
+			ev_timer_del(rd->d->ev, w->timer);
+			w->timer = 0;
+		}
+		raftd_serve_read(rd, w);
+	}
+	free(wk.v);
+
+	sess = fsm_changed_sessions(rd->fsm, &n_sess);
+	for (size_t i = 0; i < n_sess; i++) {
+		if (fsm_session_exists(rd->fsm, sess[i]))
+			raftd_sess_arm(rd, sess[i]);
+		else
+			raftd_sess_disarm(rd, sess[i]);
+	}
+
+	/* Tombstones are reaped tombstone_ttl after they were written
+	 * (Consul's TombstoneGC), coalesced into buckets of ttl/64. */
+	if (tomb) {
+		uint64_t ttl = rd->d->conf.test_timings.tombstone_ttl_ms;
+		uint64_t due = raftd_now(rd) + ttl, gran = ttl / 64 ? ttl / 64 : 1;
+		struct raftd_tomb *last =
+		    rd->tomb_n ? &rd->tombs[(rd->tomb_head + rd->tomb_n - 1) % RAFTD_TOMB_QUEUE_MAX]
+		               : NULL;
+
+		if (last != NULL &&
+		    (due - last->due_ms < gran || rd->tomb_n == RAFTD_TOMB_QUEUE_MAX))
+			last->index = index;
+		else {
+			rd->tombs[(rd->tomb_head + rd->tomb_n) % RAFTD_TOMB_QUEUE_MAX] =
+			    (struct raftd_tomb){due, index};
+			rd->tomb_n++;
+		}
+	}
+
+	if (n_tables > 0) {
+		memset(&ev, 0, sizeof(ev));
+		ev.type = MSG_INDEX_BUMP;
+		ev.u.index_bump.epoch = rd->d->epoch;
+		ev.u.index_bump.index = index;
+		ev.u.index_bump.tables.v = tables;
+		ev.u.index_bump.tables.n = (uint32_t)n_tables;
+		ipc_publish(rd->d->pub, &ev);
+	}
+	fsm_changes_clear(rd->fsm);
+}
+
+static void raftd_apply(struct raftd *rd, const struct raft_entry *e, size_t n)
+{
+	uint64_t now = raftd_now(rd);
+	const struct fsm_write *w;
+	size_t n_w;
+
+	for (size_t i = 0; i < n; i++) {
+		struct raftd_pending *p;
+		struct msg cmd, reply;
+		bool have_reply = false;
+
+		memset(&reply, 0, sizeof(reply));
+		if (e[i].type == RAFT_ENTRY_NORMAL && e[i].len > 0) {
+			enum msg_err me = msg_decode(e[i].data, e[i].len, 0, &cmd);
+
+			if (me != MSG_OK) {
+				/* Never expected (the leader encoded it); skip it the
+				 * same way on every server. */
+				log_errorx("entry %" PRIu64 ": undecodable command: %s", e[i].index,
+				           msg_err_str(me));
+			} else {
+				if (fsm_apply(rd->fsm, e[i].index, &cmd, now, &reply) != 0)
+					log_errorx("entry %" PRIu64 ": %s is not a write",
+					           e[i].index, msg_type_name(cmd.type));
+				have_reply = reply.type != MSG_NONE;
+				msg_free(&cmd);
+			}
+		}
+		rd->applied_entries++;
+		/* Proposals below this index were lost (a new leader overwrote
+		 * them); the one at it is answered if its term matches. */
+		while ((p = raftd_pending_front(rd)) != NULL && p->index <= e[i].index) {
+			if (!p->internal) {
+				if (p->index == e[i].index && p->term == e[i].term && have_reply)
+					ipc_reply(rd->d->rpc, &p->from, &reply);
+				else if (p->index == e[i].index && p->term == e[i].term)
+					raftd_result(rd, &p->from, 500,
+					             "entry %" PRIu64 " not applied", e[i].index);
+				else
+					raftd_result(rd, &p->from, 500,
+					             "leadership lost while committing");
+			}
+			raftd_pending_pop(rd);
+		}
+		msg_free(&reply);
+	}
+	w = fsm_writes(rd->fsm, &n_w);
+	if (store_apply(rd->store, w, n_w, e[n - 1].index, e[n - 1].term) != 0) {
+		raftd_storage_failed(rd, "apply");
+		return;
+	}
+	raftd_after_apply(rd, e[n - 1].index);
+}
+
+/* --- leadership -------------------------------------------------------------- */
+
+/* Until gossip exists the server registers itself; the Cluster issue
+ * replaces this with the leader reconciling gossip into the catalog. */
+static void raftd_self_register(struct raftd *rd)
+{
+	const struct conf *c = &rd->d->conf;
+	const char *addr = c->advertise_addr && c->advertise_addr[0] ? c->advertise_addr
+	                   : c->bind_addr && strcmp(c->bind_addr, "0.0.0.0") != 0 ? c->bind_addr
+	                                                                          : "127.0.0.1";
+	const struct msg_node *n = fsm_node_get(rd->fsm, c->node_name);
+	const struct msg_check *ck = fsm_check_get(rd->fsm, c->node_name, "serfHealth");
+	const struct msg_service *sv = fsm_service_get(rd->fsm, c->node_name, "consul");
+	static char *ta_k[] = {"lan", "lan_ipv4", "wan", "wan_ipv4"};
+	char *ta_v[4], *meta_k[] = {"consul-network-segment", "consul-version"};
+	char *meta_v[] = {"", MUSTER_VERSION};
+	char *svc_meta_k[] = {"raft_version", "serf_protocol_current", "serf_protocol_max",
+	                      "serf_protocol_min", "version"};
+	char *svc_meta_v[] = {"3", "2", "5", "1", MUSTER_VERSION};
+	struct msg_check chk;
+	struct msg m;
+
+	if (n != NULL && strcmp(n->address, addr) == 0 &&
+	    strcmp(n->id, c->node_id ? c->node_id : "") == 0 && ck != NULL &&
+	    strcmp(ck->status, "passing") == 0 && sv != NULL &&
+	    (uint64_t)c->ports.server == sv->port)
+		return;
+	for (int i = 0; i < 4; i++)
+		ta_v[i] = (char *)addr;
+	memset(&m, 0, sizeof(m));
+	memset(&chk, 0, sizeof(chk));
+	m.type = MSG_CATALOG_REGISTER;
+	m.u.catalog_register.node.id = c->node_id;
+	m.u.catalog_register.node.node = c->node_name;
+	m.u.catalog_register.node.address = (char *)addr;
+	m.u.catalog_register.node.datacenter = c->datacenter;
+	m.u.catalog_register.node.tagged_addresses = (struct msg_strmap){ta_k, ta_v, 4};
+	m.u.catalog_register.node.meta = (struct msg_strmap){meta_k, meta_v, 2};
+	m.u.catalog_register.has_service = true;
+	m.u.catalog_register.service.node = c->node_name;
+	m.u.catalog_register.service.id = "consul";
+	m.u.catalog_register.service.service = "consul";
+	m.u.catalog_register.service.port = (uint64_t)c->ports.server;
+	m.u.catalog_register.service.weight_passing = 1;
+	m.u.catalog_register.service.weight_warning = 1;
+	m.u.catalog_register.service.meta = (struct msg_strmap){svc_meta_k, svc_meta_v, 5};
+	chk.node = c->node_name;
+	chk.check_id = "serfHealth";
+	chk.name = "Serf Health Status";
+	chk.status = "passing";
+	chk.output = "Agent alive and reachable";
+	m.u.catalog_register.checks = (struct msg_check_list){&chk, 1};
+	log_info("registering this server (%s, %s) in the catalog", c->node_name, addr);
+	raftd_propose_msg(rd, &m, NULL);
+}
+
+static void raftd_on_soft(struct raftd *rd, const struct raft_soft_state *ss)
+{
+	bool was = rd->is_leader;
+	struct msg ev;
+
+	rd->leader = ss->leader;
+	rd->is_leader = ss->role == RAFT_LEADER;
+	rd->term = raft_term(rd->raft);
+	if (rd->leader != RAFT_NONE && !rd->is_leader)
+		rd->last_contact_ms = raftd_now(rd);
+	if (rd->is_leader && !was) {
+		log_info("leader of term %" PRIu64, rd->term);
+		rd->self_reg_due = true;
+		/* spec §7.6: timers restart on a leader change. */
+		fsm_session_foreach(rd->fsm, raftd_sess_arm_one, rd);
+	} else if (!rd->is_leader && was) {
+		log_warnx("lost leadership (term %" PRIu64 ")", rd->term);
+		while (rd->n_sess > 0)
+			raftd_sess_drop(rd, 0, true);
+		raftd_fail_reads(rd, "No cluster leader");
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.type = MSG_LEADER_CHANGE;
+	ev.u.leader_change.epoch = rd->d->epoch;
+	ev.u.leader_change.term = rd->term;
+	ev.u.leader_change.known_leader = rd->leader != RAFT_NONE;
+	ev.u.leader_change.leader_addr = rd->is_leader ? rd->self_addr : "";
+	ipc_publish(rd->d->pub, &ev);
+}
+
+/* --- the ready loop -------------------------------------------------------- */
+
+static void raftd_process_ready(struct raftd *rd)
+{
+	struct raft_ready r;
+
+	while (!rd->failed && raft_has_ready(rd->raft)) {
+		raft_ready(rd->raft, &r);
+		if (r.soft_changed)
+			raftd_on_soft(rd, &r.soft);
+		if (r.n_entries > 0 || r.hs_changed) {
+			if (store_append(rd->store, r.entries, r.n_entries,
+			                 r.hs_changed ? &r.hs : NULL, r.must_sync) != 0) {
+				raftd_storage_failed(rd, "append");
+				return; /* no advance: nothing of this ready happened */
+			}
+		}
+		if (r.snapshot != NULL)
+			log_warnx("snapshot %" PRIu64 " from the leader: installing snapshots "
+			          "needs the Cluster transport",
+			          r.snapshot->index);
+		if (r.n_msgs > 0)
+			log_debug("%zu raft messages dropped: no transport between servers yet",
+			          r.n_msgs);
+		if (r.n_committed > 0)
+			raftd_apply(rd, r.committed, r.n_committed);
+		for (size_t i = 0; i < r.n_reads; i++) {
+			for (struct raftd_waiter *w = rd->reads; w != NULL; w = w->next) {
+				if (w->context == r.reads[i].context) {
+					w->context = 0;
+					w->read_index = r.reads[i].index;
+					break;
+				}
+			}
+		}
+		raft_advance(rd->raft, &r);
+		if (rd->failed)
+			return;
+	}
+	raftd_release_reads(rd);
+	if (rd->self_reg_due && rd->is_leader && raft_applied(rd->raft) >= raft_commit(rd->raft) &&
+	    raft_commit(rd->raft) >= raft_last_index(rd->raft)) {
+		rd->self_reg_due = false;
+		raftd_self_register(rd);
+	}
+}
+
+static void raftd_on_kick(struct ev *ev, void *arg)
+{
+	struct raftd *rd = arg;
+
+	(void)ev;
+	rd->kick_timer = 0;
+	raftd_process_ready(rd);
+}
+
+static void raftd_kick(struct raftd *rd)
+{
+	if (rd->kick_timer == 0 && !rd->failed)
+		rd->kick_timer = ev_timer_add(rd->d->ev, 0, raftd_on_kick, rd);
+}
+
+static void raftd_on_tick(struct ev *ev, void *arg)
+{
+	struct raftd *rd = arg;
+
+	rd->tick_timer = ev_timer_add(ev, rd->tick_ms, raftd_on_tick, rd);
+	if (rd->failed)
+		return;
+	raft_tick(rd->raft);
+	raftd_process_ready(rd);
+}
+
+/* --- log compaction and tombstones ----------------------------------------- */
+
+static void raftd_on_snapshot(struct ev *ev, void *arg)
+{
+	struct raftd *rd = arg;
+	const struct conf *c = &rd->d->conf;
+	uint64_t applied = store_applied_index(rd->store), snap = store_snapshot_index(rd->store);
+	uint64_t iv = c->raft_snapshot_interval_ms;
+
+	rd->snap_timer =
+	    ev_timer_add(ev, iv + daemon_random64() % (iv ? iv : 1), raftd_on_snapshot, rd);
+	if (rd->failed || applied < snap + c->raft_snapshot_threshold)
+		return;
+	/* hashicorp/raft: snapshot at the applied index, keep TrailingLogs
+	 * entries behind it for followers that lag a little. */
+	uint64_t keep_from =
+	    applied > c->raft_trailing_logs ? applied - c->raft_trailing_logs + 1 : 1;
+
+	if (store_compact(rd->store, applied, store_applied_term(rd->store),
+	                  raft_conf_latest(rd->raft), keep_from) != 0) {
+		raftd_storage_failed(rd, "log compaction");
+		return;
+	}
+	log_info("snapshot at index %" PRIu64 ", log kept from %" PRIu64, applied,
+	         keep_from < applied ? keep_from : applied);
+}
+
+static void raftd_on_tomb(struct ev *ev, void *arg)
+{
+	struct raftd *rd = arg;
+	uint64_t now = raftd_now(rd), reap = 0;
+	struct msg m;
+
+	rd->tomb_timer = ev_timer_add(ev, 1000, raftd_on_tomb, rd);
+	while (rd->tomb_n > 0 && rd->tombs[rd->tomb_head].due_ms <= now) {
+		reap = rd->tombs[rd->tomb_head].index;
+		rd->tomb_head = (rd->tomb_head + 1) % RAFTD_TOMB_QUEUE_MAX;
+		rd->tomb_n--;
+	}
+	if (reap == 0 || !rd->is_leader || rd->failed)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_TOMBSTONE_REAP;
+	m.u.tombstone_reap.index = reap;
+	raftd_propose_msg(rd, &m, NULL);
+}
+
+/* --- start and stop ---------------------------------------------------------- */
+
+/* The Raft id: the node ID's first 64 bits (hex), never 0. */
+static uint64_t raftd_id_from_node_id(const char *node_id)
+{
+	uint64_t v = 0;
+	int digits = 0;
+
+	for (const char *p = node_id; p && *p && digits < 16; p++) {
+		int x;
+
+		if (*p >= '0' && *p <= '9')
+			x = *p - '0';
+		else if (*p >= 'a' && *p <= 'f')
+			x = *p - 'a' + 10;
+		else if (*p >= 'A' && *p <= 'F')
+			x = *p - 'A' + 10;
+		else
+			continue;
+		v = v << 4 | (uint64_t)x;
+		digits++;
+	}
+	return v ? v : 1;
+}
+
+static uint32_t raftd_rand(void *arg, uint32_t n)
+{
+	(void)arg;
+	return n ? (uint32_t)(daemon_random64() % n) : 0;
+}
+
+int raftd_start(struct raftd *rd, struct daemon *d)
+{
+	const struct conf *c = &d->conf;
+	struct raft_config rc;
+	char dir[4096], err[512];
+	uint64_t hb, el, lease, bad = 0;
+
+	memset(rd, 0, sizeof(*rd));
+	rd->d = d;
+	rd->server = c->server;
+	if (!rd->server)
+		return 0; /* a client agent's raftd forwards (Cluster issue) */
+	snprintf(rd->self_addr, sizeof(rd->self_addr), "%s:%d",
+	         c->advertise_addr && c->advertise_addr[0] ? c->advertise_addr : "127.0.0.1",
+	         c->ports.server);
+	if (snprintf(dir, sizeof(dir), "%s/raft", c->data_dir) >= (int)sizeof(dir)) {
+		log_errorx("data_dir too long");
+		return -1;
+	}
+	rd->store = store_open(dir, !c->dev_mode, err, sizeof(err));
+	if (rd->store == NULL) {
+		log_errorx("store %s: %s", dir, err);
+		return -1;
+	}
+	rd->fsm = fsm_new();
+	rd->watch = watch_new();
+	if (rd->fsm == NULL || rd->watch == NULL)
+		return -1;
+	if (store_load(rd->store, rd->fsm, &bad) != 0)
+		return -1;
+	if (bad > 0)
+		log_warnx("store %s: %" PRIu64 " records did not load", dir, bad);
+	fsm_changes_clear(rd->fsm);
+	rd->id = raftd_id_from_node_id(c->node_id);
+	if (store_is_empty(rd->store) && (c->dev_mode || c->bootstrap)) {
+		struct raft_conf conf = {.n = 1, .m = {{.id = rd->id, .voter = true}}};
+
+		log_info("bootstrapping a one-server cluster (raft id %016" PRIx64 ")", rd->id);
+		if (store_bootstrap(rd->store, &conf) != 0)
+			return -1;
+	}
+	/* hashicorp/raft timings scaled by raft_multiplier (conf_raft_ms),
+	 * counted in ticks of HeartbeatTimeout / 10 (at least 10 ms). */
+	hb = conf_raft_ms(c, c->test_timings.raft.heartbeat_timeout_ms);
+	el = conf_raft_ms(c, c->test_timings.raft.election_timeout_ms);
+	lease = conf_raft_ms(c, c->test_timings.raft.leader_lease_timeout_ms);
+	rd->tick_ms = hb / 10 < 10 ? 10 : hb / 10;
+	raft_config_default(&rc, rd->id);
+	rc.heartbeat_ticks = 1;
+	rc.election_ticks = (unsigned)(el / rd->tick_ms > 2 ? el / rd->tick_ms : 2);
+	rc.lease_ticks = (unsigned)(lease / rd->tick_ms);
+	if (rc.lease_ticks == 0 || rc.lease_ticks > rc.election_ticks)
+		rc.lease_ticks = rc.election_ticks / 2 ? rc.election_ticks / 2 : 1;
+	rc.applied = store_applied_index(rd->store);
+	rc.rand = raftd_rand;
+	store_raft_storage(rd->store, &rd->rs);
+	rd->raft = raft_new(&rc, &rd->rs);
+	if (rd->raft == NULL) {
+		log_errorx("store %s: the Raft log does not open (applied %" PRIu64 ")", dir,
+		           rc.applied);
+		return -1;
+	}
+	log_info("raft: last index %" PRIu64 ", applied %" PRIu64 ", snapshot %" PRIu64
+	         ", tick %" PRIu64 " ms%s",
+	         raft_last_index(rd->raft), rc.applied, store_snapshot_index(rd->store),
+	         rd->tick_ms, c->dev_mode ? " (dev: no fsync)" : "");
+	/* A lone voter need not wait an election timeout to lead. */
+	{
+		const struct raft_conf *conf = raft_conf_latest(rd->raft);
+
+		if (conf->n == 1 && conf->m[0].id == rd->id && conf->m[0].voter)
+			raft_campaign(rd->raft);
+	}
+	rd->tick_timer = ev_timer_add(d->ev, rd->tick_ms, raftd_on_tick, rd);
+	rd->snap_timer = 0;
+	{
+		uint64_t iv = c->raft_snapshot_interval_ms;
+
+		rd->snap_timer = ev_timer_add(d->ev, iv + daemon_random64() % (iv ? iv : 1),
+		                              raftd_on_snapshot, rd);
+	}
+	rd->tomb_timer = ev_timer_add(d->ev, 1000, raftd_on_tomb, rd);
+	raftd_process_ready(rd);
+	return 0;
+}
+
+void raftd_stop(struct raftd *rd)
+{
+	if (!rd->server)
+		return;
+	raftd_pending_fail_all(rd, 503, "raftd: stopping");
+	raftd_fail_reads(rd, "raftd: stopping");
+	while (rd->blocked != NULL) {
+		struct raftd_waiter *w = rd->blocked;
+
+		raftd_list_del(&rd->blocked, w);
+		rd->n_blocked--;
+		raftd_waiter_free(rd, w);
+	}
+	while (rd->n_sess > 0)
+		raftd_sess_drop(rd, 0, true);
+	free(rd->sess);
+	free(rd->pend);
+	raft_free(rd->raft);
+	watch_free(rd->watch);
+	fsm_free(rd->fsm);
+	store_close(rd->store);
+}
+
+/* --- the dispatch of bus requests ------------------------------------------ */
+
+bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
+{
+	switch (m->type) {
+	case MSG_KV_GET:
+	case MSG_CATALOG_NODES:
+	case MSG_CATALOG_SERVICES:
+	case MSG_SERVICE_NODES:
+	case MSG_CATALOG_NODE:
+	case MSG_HEALTH_CHECKS:
+	case MSG_SESSION_QUERY:
+	case MSG_RAFT_CONFIG:
+	case MSG_TXN:
+	case MSG_KV_PUT:
+	case MSG_KV_DELETE:
+	case MSG_CATALOG_REGISTER:
+	case MSG_CATALOG_DEREGISTER:
+	case MSG_SESSION_CREATE:
+	case MSG_SESSION_DESTROY:
+	case MSG_SESSION_RENEW:
+		break;
+	default:
+		return false;
+	}
+	if (!rd->server) {
+		raftd_result(rd, from, 503,
+		             "raftd: this agent is a client; forwarding to the servers is not "
+		             "built yet");
+		return true;
+	}
+	if (rd->failed) {
+		raftd_result(rd, from, 503, "raftd: storage failed, restarting");
+		return true;
+	}
+	if (m->type == MSG_SESSION_RENEW)
+		raftd_renew(rd, from, m);
+	else if (m->type == MSG_RAFT_CONFIG || (m->type != MSG_TXN && !fsm_is_write(m)) ||
+	         (m->type == MSG_TXN && !fsm_is_write(m)))
+		raftd_read(rd, from, m);
+	else
+		raftd_write(rd, from, m);
+	return true;
+}
+
+void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out)
+{
+	const struct store_stats *ss;
+
+	if (!rd->server)
+		return;
+	ss = store_stats(rd->store);
+	daemon_stat_add(out, "store_appends", 1, (double)ss->appends);
+	daemon_stat_add(out, "store_entries", 1, (double)ss->entries);
+	daemon_stat_add(out, "store_syncs", 1, (double)ss->syncs);
+	daemon_stat_add(out, "store_applies", 1, (double)ss->applies);
+	daemon_stat_add(out, "store_write_errors", 1, (double)ss->write_errors);
+	daemon_stat_add(out, "store_compactions", 1, (double)ss->compactions);
+	daemon_stat_add(out, "applied_index", 0, (double)raft_applied(rd->raft));
+	daemon_stat_add(out, "commit_index", 0, (double)raft_commit(rd->raft));
+	daemon_stat_add(out, "last_index", 0, (double)raft_last_index(rd->raft));
+	daemon_stat_add(out, "snapshot_index", 0, (double)store_snapshot_index(rd->store));
+	daemon_stat_add(out, "term", 0, (double)raft_term(rd->raft));
+	daemon_stat_add(out, "is_leader", 0, rd->is_leader ? 1 : 0);
+	daemon_stat_add(out, "proposals", 1, (double)rd->proposals);
+	daemon_stat_add(out, "applied_entries", 1, (double)rd->applied_entries);
+	daemon_stat_add(out, "reads_served", 1, (double)rd->reads_served);
+	daemon_stat_add(out, "watchers", 0, (double)rd->n_blocked);
+	daemon_stat_add(out, "blocked_woken", 1, (double)rd->blocked_woken);
+	daemon_stat_add(out, "blocked_timeouts", 1, (double)rd->blocked_timeouts);
+	daemon_stat_add(out, "consistent_reads_waiting", 0, (double)rd->n_reads);
+	daemon_stat_add(out, "lock_delay_refusals", 1, (double)rd->lock_delay_refusals);
+	daemon_stat_add(out, "sessions_expired", 1, (double)rd->sessions_expired);
+	daemon_stat_add(out, "session_timers", 0, (double)rd->n_sess);
+}
