@@ -976,6 +976,10 @@ static void raftd_on_soft(struct raftd *rd, const struct raft_soft_state *ss)
 		while (rd->n_sess > 0)
 			raftd_sess_drop(rd, 0, true);
 		raftd_fail_reads(rd, "No cluster leader");
+		/* Their entries may still commit under the next leader, or be
+		 * overwritten: either way this server cannot tell the caller
+		 * (hashicorp/raft's ErrLeadershipLost). */
+		raftd_pending_fail_all(rd, 500, "leadership lost while committing log");
 	}
 	memset(&ev, 0, sizeof(ev));
 	ev.type = MSG_LEADER_CHANGE;
