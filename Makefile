@@ -82,7 +82,7 @@ TEST_musterd_OBJS := $(call daemon_lib,musterd)
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
 .SECONDEXPANSION:
 
-.PHONY: all deps test run asan install install-files clean fuzz sim coverage check-build
+.PHONY: all deps test run asan install install-files clean fuzz sim coverage check-build bench
 .DEFAULT_GOAL := all
 
 all: $(DAEMON_BINS) $(CLI_BIN)
@@ -108,6 +108,18 @@ asan: deps
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" check-build
 	@B=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./scripts/test.sh
+
+# Side-by-side benchmarks (bench/README.md): raftd's KV through the bus
+# against etcd on this machine. Installs etcd first; not part of make test.
+bench: deps
+	@BENCH=1 ./scripts/deps.sh
+	@$(MAKE) --no-print-directory all $(B)/bench/kvbench
+	@B=$(B) bench/run.sh
+
+$(B)/bench/kvbench: $(B)/obj/bench/kvbench.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libcurl)
 
 # Seeded Raft simulation: `make sim SEED=n` replays one seed, `SEEDS=n` runs n.
 sim: $(SIM_BIN)

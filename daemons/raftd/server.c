@@ -408,8 +408,10 @@ static void raftd_write(struct raftd *rd, const struct ipc_from *from, struct ms
 	case MSG_KV_PUT: {
 		struct msg_kv_put *p = &m->u.kv_put;
 
+		/* httpd answers 400 "Missing key name" first; this is the
+		 * server's own text (Consul's KVS.Apply). */
 		if (p->key == NULL || p->key[0] == '\0') {
-			raftd_result(rd, from, 400, "Missing key name");
+			raftd_result(rd, from, 500, "Must provide key");
 			return;
 		}
 		if (p->value.len > c->limits.kv_max_value_size) {
@@ -439,7 +441,7 @@ static void raftd_write(struct raftd *rd, const struct ipc_from *from, struct ms
 	case MSG_KV_DELETE:
 		if ((m->u.kv_delete.key == NULL || m->u.kv_delete.key[0] == '\0') &&
 		    !m->u.kv_delete.recurse) {
-			raftd_result(rd, from, 400, "Missing key name");
+			raftd_result(rd, from, 500, "Must provide key");
 			return;
 		}
 		break;
