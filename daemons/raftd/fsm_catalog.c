@@ -8,45 +8,36 @@
 /* Consul's state/catalog.go, function for function, and catalog_endpoint.go's
  * pre-apply checks. */
 
+/* A catalog row by its parts (node, or node and service/check id). */
+static const void *fsm_cat_row(const struct fsm *f, enum fsm_table t, const char *node,
+                               const char *id)
+{
+	const void *row;
+	char *k;
+
+	if (fsm_has_sep(node) || (id != NULL && fsm_has_sep(id)))
+		return NULL;
+	k = fsm_lkey(node, id, NULL);
+	row = fsm_tab_get(f, t, k);
+	free(k);
+	return row;
+}
+
 static const struct msg_node *fsm_cat_node(const struct fsm *f, const char *name)
 {
-	char *k;
-	const struct msg_node *n;
-
-	if (fsm_has_sep(name))
-		return NULL;
-	k = fsm_lkey(name, NULL, NULL);
-	n = fsm_tab_get(f, FSM_T_NODES, k);
-	free(k);
-	return n;
+	return fsm_cat_row(f, FSM_T_NODES, name, NULL);
 }
 
 static const struct msg_service *fsm_cat_service(const struct fsm *f, const char *node,
                                                  const char *id)
 {
-	char *k;
-	const struct msg_service *s;
-
-	if (fsm_has_sep(node) || fsm_has_sep(id))
-		return NULL;
-	k = fsm_lkey(node, id, NULL);
-	s = fsm_tab_get(f, FSM_T_SERVICES, k);
-	free(k);
-	return s;
+	return fsm_cat_row(f, FSM_T_SERVICES, node, id);
 }
 
 static const struct msg_check *fsm_cat_check(const struct fsm *f, const char *node,
                                              const char *check_id)
 {
-	char *k;
-	const struct msg_check *c;
-
-	if (fsm_has_sep(node) || fsm_has_sep(check_id))
-		return NULL;
-	k = fsm_lkey(node, check_id, NULL);
-	c = fsm_tab_get(f, FSM_T_CHECKS, k);
-	free(k);
-	return c;
+	return fsm_cat_row(f, FSM_T_CHECKS, node, check_id);
 }
 
 const struct msg_node *fsm_cat_node_by_id(const struct fsm *f, const char *id)

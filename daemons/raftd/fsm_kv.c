@@ -95,13 +95,10 @@ bool fsm_kv_cas(struct fsm *f, struct msg_kv_entry *ne, uint64_t cas_index,
 	return true;
 }
 
-/* kvsLockTxn (spec §6.4 steps 2-6; step 1, lock delay, is the leader's). */
-int fsm_kv_lock(struct fsm *f, struct msg_kv_entry *ne, bool *ok, const struct msg_kv_entry **out,
-                struct fsm_err *e)
+/* What acquire and release check first: the outputs cleared, a session given. */
+static int fsm_kv_lock_begin(struct msg_kv_entry *ne, bool *ok, const struct msg_kv_entry **out,
+                             struct fsm_err *e)
 {
-	const struct msg_kv_entry *existing;
-	const struct msg_kv_entry *stored;
-
 	*ok = false;
 	if (out != NULL)
 		*out = NULL;
@@ -110,6 +107,18 @@ int fsm_kv_lock(struct fsm *f, struct msg_kv_entry *ne, bool *ok, const struct m
 		fsm_kv_free(ne);
 		return -1;
 	}
+	return 0;
+}
+
+/* kvsLockTxn (spec §6.4 steps 2-6; step 1, lock delay, is the leader's). */
+int fsm_kv_lock(struct fsm *f, struct msg_kv_entry *ne, bool *ok, const struct msg_kv_entry **out,
+                struct fsm_err *e)
+{
+	const struct msg_kv_entry *existing;
+	const struct msg_kv_entry *stored;
+
+	if (fsm_kv_lock_begin(ne, ok, out, e) != 0)
+		return -1;
 	if (fsm_tab_get(f, FSM_T_SESSIONS, ne->session) == NULL) {
 		char *q = fsm_goquote(ne->session);
 
@@ -145,14 +154,8 @@ int fsm_kv_unlock(struct fsm *f, struct msg_kv_entry *ne, bool *ok, const struct
 	const struct msg_kv_entry *existing;
 	const struct msg_kv_entry *stored;
 
-	*ok = false;
-	if (out != NULL)
-		*out = NULL;
-	if (ne->session[0] == '\0') {
-		fsm_err_set(e, 500, "missing session");
-		fsm_kv_free(ne);
+	if (fsm_kv_lock_begin(ne, ok, out, e) != 0)
 		return -1;
-	}
 	existing = fsm_kv_get(f, ne->key);
 	if (existing == NULL || strcmp(existing->session, ne->session) != 0) {
 		fsm_kv_free(ne);

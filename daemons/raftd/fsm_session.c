@@ -144,15 +144,15 @@ void fsm_sess_invalidate(struct fsm *f, const char *sid)
 	free(id);
 }
 
-/* checkSessionsTxn + deleteSessionTxn: sessions linked to the check. */
-void fsm_sess_invalidate_check(struct fsm *f, const char *node, const char *check_id)
+/* Invalidates every session an index lists under prefix (ids first: the
+ * invalidation changes the index being walked). */
+static void fsm_sess_invalidate_under(struct fsm *f, struct omap *by, char *prefix)
 {
-	char *prefix = fsm_lkey(node, check_id, "");
 	size_t plen = strlen(prefix);
 	struct fsm_vec ids = {0};
 	struct omap_node *n;
 
-	for (n = omap_seek(f->sess_by_check, prefix);
+	for (n = omap_seek(by, prefix);
 	     n != NULL && omap_has_prefix(omap_key(n), omap_klen(n), prefix, plen);
 	     n = omap_next(n))
 		fsm_vec_push(&ids, ((const struct msg_session *)omap_val(n))->id);
@@ -162,21 +162,15 @@ void fsm_sess_invalidate_check(struct fsm *f, const char *node, const char *chec
 	fsm_vec_free(&ids);
 }
 
+/* checkSessionsTxn + deleteSessionTxn: sessions linked to the check. */
+void fsm_sess_invalidate_check(struct fsm *f, const char *node, const char *check_id)
+{
+	fsm_sess_invalidate_under(f, f->sess_by_check, fsm_lkey(node, check_id, ""));
+}
+
 void fsm_sess_invalidate_node(struct fsm *f, const char *node)
 {
-	char *prefix = fsm_lkey(node, "", NULL);
-	size_t plen = strlen(prefix);
-	struct fsm_vec ids = {0};
-	struct omap_node *n;
-
-	for (n = omap_seek(f->sess_by_node, prefix);
-	     n != NULL && omap_has_prefix(omap_key(n), omap_klen(n), prefix, plen);
-	     n = omap_next(n))
-		fsm_vec_push(&ids, ((const struct msg_session *)omap_val(n))->id);
-	free(prefix);
-	for (size_t i = 0; i < ids.n; i++)
-		fsm_sess_invalidate(f, ids.v[i]);
-	fsm_vec_free(&ids);
+	fsm_sess_invalidate_under(f, f->sess_by_node, fsm_lkey(node, "", NULL));
 }
 
 int fsm_sess_query(const struct fsm *f, const struct msg_session_query *q, struct msg *reply,

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
 
 #include "ev.h"
 #include "log.h"
@@ -1067,6 +1069,62 @@ static void raftd_on_tick(struct ev *ev, void *arg)
 
 /* --- log compaction and tombstones ----------------------------------------- */
 
+/* Snapshot files kept, as Consul's raft snapshot store (retain 2). */
+#define RAFTD_SNAPSHOTS_KEPT 2
+
+static int raftd_snap_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)b, *(char *const *)a); /* newest first */
+}
+
+/*
+ * The state families as one stream file at the compaction point, written
+ * in the same loop turn so the file and the log's snapshot point agree:
+ * what a leader streams to a follower that fell behind the log (the
+ * Cluster issue) and what /v1/snapshot serves. The state itself needs no
+ * file (it is durable in RocksDB), so a failure here is only logged.
+ */
+static void raftd_snapshot_file(struct raftd *rd, uint64_t index)
+{
+	char dir[4200], path[4300], *names[64];
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/raft/snapshots", rd->d->conf.data_dir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_warnx("snapshot %" PRIu64 ": mkdir %s: %s", index, dir, strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%020" PRIu64 ".snap", dir, index);
+	if (store_snapshot_write(rd->store, path) != 0) {
+		log_warnx("snapshot %" PRIu64 ": %s not written: %s", index, path,
+		          store_error(rd->store));
+		return;
+	}
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL && n < sizeof(names) / sizeof(names[0])) {
+		size_t len = strlen(de->d_name);
+		char *nm =
+		    len == 25 && strcmp(de->d_name + 20, ".snap") == 0 ? strdup(de->d_name) : NULL;
+
+		if (nm != NULL)
+			names[n++] = nm;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), raftd_snap_name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i >= RAFTD_SNAPSHOTS_KEPT) {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+			if (unlink(path) != 0)
+				log_warnx("snapshot: unlink %s: %s", path, strerror(errno));
+		}
+		free(names[i]);
+	}
+}
+
 static void raftd_on_snapshot(struct ev *ev, void *arg)
 {
 	struct raftd *rd = arg;
@@ -1090,6 +1148,7 @@ static void raftd_on_snapshot(struct ev *ev, void *arg)
 	}
 	log_info("snapshot at index %" PRIu64 ", log kept from %" PRIu64, applied,
 	         keep_from < applied ? keep_from : applied);
+	raftd_snapshot_file(rd, applied);
 }
 
 static void raftd_on_tomb(struct ev *ev, void *arg)
@@ -1256,27 +1315,13 @@ void raftd_stop(struct raftd *rd)
 
 bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
 {
-	switch (m->type) {
-	case MSG_KV_GET:
-	case MSG_CATALOG_NODES:
-	case MSG_CATALOG_SERVICES:
-	case MSG_SERVICE_NODES:
-	case MSG_CATALOG_NODE:
-	case MSG_HEALTH_CHECKS:
-	case MSG_SESSION_QUERY:
-	case MSG_RAFT_CONFIG:
-	case MSG_TXN:
-	case MSG_KV_PUT:
-	case MSG_KV_DELETE:
-	case MSG_CATALOG_REGISTER:
-	case MSG_CATALOG_DEREGISTER:
-	case MSG_SESSION_CREATE:
-	case MSG_SESSION_DESTROY:
-	case MSG_SESSION_RENEW:
-		break;
-	default:
+	/* A read is a request that carries query options; a write is what the
+	 * fsm applies, except the reaps only raftd itself proposes. */
+	bool is_write = fsm_is_write(m) && m->type != MSG_TOMBSTONE_REAP;
+	bool is_read = !is_write && raftd_req_opts(m) != NULL;
+
+	if (!is_read && !is_write && m->type != MSG_SESSION_RENEW)
 		return false;
-	}
 	if (!rd->server) {
 		raftd_result(rd, from, 503,
 		             "raftd: this agent is a client; forwarding to the servers is not "
@@ -1289,8 +1334,7 @@ bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
 	}
 	if (m->type == MSG_SESSION_RENEW)
 		raftd_renew(rd, from, m);
-	else if (m->type == MSG_RAFT_CONFIG || (m->type != MSG_TXN && !fsm_is_write(m)) ||
-	         (m->type == MSG_TXN && !fsm_is_write(m)))
+	else if (is_read)
 		raftd_read(rd, from, m);
 	else
 		raftd_write(rd, from, m);

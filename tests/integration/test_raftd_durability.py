@@ -313,6 +313,13 @@ def test_log_compaction_then_restarts_keep_the_state(tmp_path):
             assert st["applied_index"] >= d["index"]
             wait_for(lambda: stats(b)["store_compactions"] >= 1, 5, "a log compaction")
             assert stats(b)["snapshot_index"] > 64, "the log was compacted behind the state"
+            # Once fewer than the threshold are applied past the last one,
+            # no more come: the newest file is that snapshot, two are kept.
+            wait_for(lambda: stats(b)["applied_index"] - stats(b)["snapshot_index"] < 64, 5,
+                     "compaction to catch up")
+            snaps = sorted(os.listdir(data / "raft" / "snapshots"))
+            assert 1 <= len(snaps) <= 2, snaps
+            assert int(snaps[-1][:20]) == stats(b)["snapshot_index"], snaps
 
         def expect():
             with a.bus() as b:
