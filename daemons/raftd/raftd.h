@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "omap.h"
 #include "fsm.h"
 #include "raft.h"
 #include "store.h"
@@ -43,12 +44,6 @@ struct raftd_waiter {
 	struct raftd_waiter *prev, *next; /* on rd->reads or rd->blocked */
 };
 
-struct raftd_sess_arg;
-struct raftd_session_timer {
-	struct raftd_sess_arg *arg; /* the timer's: the raftd and the session id */
-	uint64_t timer;
-};
-
 struct raftd_tomb {
 	uint64_t due_ms, index;
 };
@@ -78,8 +73,7 @@ struct raftd {
 	struct raftd_waiter *blocked; /* blocking queries */
 	size_t n_blocked;
 
-	struct raftd_session_timer *sess;
-	size_t n_sess, cap_sess;
+	struct omap *sess; /* session id -> its TTL timer (the leader's) */
 
 	struct raftd_tomb tombs[RAFTD_TOMB_QUEUE_MAX];
 	size_t tomb_head, tomb_n;

@@ -15,6 +15,7 @@
 
 #include "ev.h"
 #include "log.h"
+#include "omap.h"
 
 /*
  * One loop turn: requests arrive (reads are answered from the fsm at once,
@@ -209,33 +210,21 @@ static void raftd_storage_failed(struct raftd *rd, const char *what)
 
 /* --- session TTL timers (the leader's; spec §7.6: TTL × 2) ---------------- */
 
+/* A session's timer; rd->sess maps its id to this, owned there. */
 struct raftd_sess_arg {
 	struct raftd *rd;
+	uint64_t timer;
 	char id[64];
 };
 
-static ssize_t raftd_sess_find(struct raftd *rd, const char *id)
-{
-	for (size_t i = 0; i < rd->n_sess; i++)
-		if (strcmp(rd->sess[i].arg->id, id) == 0)
-			return (ssize_t)i;
-	return -1;
-}
-
-static void raftd_sess_drop(struct raftd *rd, size_t i, bool del_timer)
-{
-	if (del_timer)
-		ev_timer_del(rd->d->ev, rd->sess[i].timer);
-	free(rd->sess[i].arg);
-	rd->sess[i] = rd->sess[--rd->n_sess];
-}
-
 static void raftd_sess_disarm(struct raftd *rd, const char *id)
 {
-	ssize_t i = raftd_sess_find(rd, id);
+	struct raftd_sess_arg *a;
 
-	if (i >= 0)
-		raftd_sess_drop(rd, (size_t)i, true);
+	if (omap_del(rd->sess, id, (void **)&a)) {
+		ev_timer_del(rd->d->ev, a->timer);
+		free(a);
+	}
 }
 
 static int raftd_propose_msg(struct raftd *rd, const struct msg *m, const struct ipc_from *from);
@@ -244,8 +233,8 @@ static void raftd_sess_expired(struct ev *ev, void *arg)
 {
 	struct raftd_sess_arg *a = arg;
 	struct raftd *rd = a->rd;
+	char id[sizeof(a->id)];
 	struct msg m;
-	ssize_t i;
 
 	(void)ev;
 	if (rd->is_leader && fsm_session_exists(rd->fsm, a->id)) {
@@ -256,9 +245,8 @@ static void raftd_sess_expired(struct ev *ev, void *arg)
 		rd->sessions_expired++;
 		raftd_propose_msg(rd, &m, NULL);
 	}
-	i = raftd_sess_find(rd, a->id);
-	if (i >= 0 && rd->sess[i].arg == a)
-		raftd_sess_drop(rd, (size_t)i, false);
+	snprintf(id, sizeof(id), "%s", a->id);
+	omap_del(rd->sess, id, NULL); /* frees a: its timer has fired */
 }
 
 /* (Re)arms the session's timer for TTL × 2 (spec §7.6), on the leader. */
@@ -270,23 +258,25 @@ static void raftd_sess_arm(struct raftd *rd, const char *id)
 	raftd_sess_disarm(rd, id);
 	if (ttl == 0 || !rd->is_leader || strlen(id) >= sizeof(a->id))
 		return;
-	if (rd->n_sess == rd->cap_sess) {
-		size_t cap = rd->cap_sess ? rd->cap_sess * 2 : 64;
-		struct raftd_session_timer *n = realloc(rd->sess, cap * sizeof(*n));
-
-		if (n == NULL)
-			return;
-		rd->sess = n;
-		rd->cap_sess = cap;
-	}
 	a = malloc(sizeof(*a));
 	if (a == NULL)
 		return;
 	a->rd = rd;
 	snprintf(a->id, sizeof(a->id), "%s", id);
-	rd->sess[rd->n_sess].arg = a;
-	rd->sess[rd->n_sess].timer = ev_timer_add(rd->d->ev, ttl * 2, raftd_sess_expired, a);
-	rd->n_sess++;
+	if (omap_put(rd->sess, id, a, NULL) < 0) {
+		free(a);
+		return;
+	}
+	a->timer = ev_timer_add(rd->d->ev, ttl * 2, raftd_sess_expired, a);
+}
+
+static void raftd_sess_disarm_all(struct raftd *rd)
+{
+	struct omap_node *n;
+
+	for (n = omap_first(rd->sess); n != NULL; n = omap_next(n))
+		ev_timer_del(rd->d->ev, ((struct raftd_sess_arg *)omap_val(n))->timer);
+	omap_clear(rd->sess);
 }
 
 static void raftd_sess_arm_one(const char *id, void *arg)
@@ -977,8 +967,7 @@ static void raftd_on_soft(struct raftd *rd, const struct raft_soft_state *ss)
 		fsm_session_foreach(rd->fsm, raftd_sess_arm_one, rd);
 	} else if (!rd->is_leader && was) {
 		log_warnx("lost leadership (term %" PRIu64 ")", rd->term);
-		while (rd->n_sess > 0)
-			raftd_sess_drop(rd, 0, true);
+		raftd_sess_disarm_all(rd);
 		raftd_fail_reads(rd, "No cluster leader");
 		/* Their entries may still commit under the next leader, or be
 		 * overwritten: either way this server cannot tell the caller
@@ -1228,7 +1217,8 @@ int raftd_start(struct raftd *rd, struct daemon *d)
 	}
 	rd->fsm = fsm_new();
 	rd->watch = watch_new();
-	if (rd->fsm == NULL || rd->watch == NULL)
+	rd->sess = omap_new(free);
+	if (rd->fsm == NULL || rd->watch == NULL || rd->sess == NULL)
 		return -1;
 	if (store_load(rd->store, rd->fsm, &bad) != 0)
 		return -1;
@@ -1301,9 +1291,8 @@ void raftd_stop(struct raftd *rd)
 		rd->n_blocked--;
 		raftd_waiter_free(rd, w);
 	}
-	while (rd->n_sess > 0)
-		raftd_sess_drop(rd, 0, true);
-	free(rd->sess);
+	raftd_sess_disarm_all(rd);
+	omap_free(rd->sess);
 	free(rd->pend);
 	raft_free(rd->raft);
 	watch_free(rd->watch);
@@ -1369,5 +1358,5 @@ void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out)
 	daemon_stat_add(out, "consistent_reads_waiting", 0, (double)rd->n_reads);
 	daemon_stat_add(out, "lock_delay_refusals", 1, (double)rd->lock_delay_refusals);
 	daemon_stat_add(out, "sessions_expired", 1, (double)rd->sessions_expired);
-	daemon_stat_add(out, "session_timers", 0, (double)rd->n_sess);
+	daemon_stat_add(out, "session_timers", 0, (double)omap_count(rd->sess));
 }
