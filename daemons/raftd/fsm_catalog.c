@@ -651,15 +651,15 @@ int fsm_cat_apply_deregister(struct fsm *f, const struct msg_catalog_deregister 
 		fsm_reply_result(reply, 500, "Must provide node");
 		return -1;
 	}
-	/* Removing what does not exist is success (spec §4.2). */
-	if (d->service_id[0] == '\0' && d->check_id[0] == '\0') {
+	/* Removing what does not exist is success (spec §4.2). Consul's
+	 * applyDeregister: the service, else the check, else the node; a
+	 * CheckID sent along with a ServiceID is ignored. */
+	if (d->service_id[0] != '\0')
+		fsm_cat_delete_service(f, d->node, d->service_id);
+	else if (d->check_id[0] != '\0')
+		fsm_cat_delete_check(f, d->node, d->check_id);
+	else
 		fsm_cat_delete_node(f, d->node);
-	} else {
-		if (d->service_id[0] != '\0')
-			fsm_cat_delete_service(f, d->node, d->service_id);
-		if (d->check_id[0] != '\0')
-			fsm_cat_delete_check(f, d->node, d->check_id);
-	}
 	fsm_reply_write(reply, f->idx, true, "");
 	return 0;
 }
@@ -825,7 +825,10 @@ int fsm_cat_query_service_nodes(const struct fsm *f, const struct msg_service_no
 	reply->type = MSG_SERVICE_NODES_REPLY;
 	prefix = fsm_lkey(q->service, "", NULL);
 	plen = strlen(prefix);
-	for (struct omap_node *n = omap_seek(f->svc_by_name, prefix);
+	/* A name holding the separator names no service (and its prefix
+	 * would reach into another service's node part). */
+	for (struct omap_node *n = fsm_has_sep(q->service) ? NULL
+	                                                   : omap_seek(f->svc_by_name, prefix);
 	     n != NULL && omap_has_prefix(omap_key(n), omap_klen(n), prefix, plen);
 	     n = omap_next(n)) {
 		const struct msg_service *s = omap_val(n);
@@ -937,7 +940,7 @@ int fsm_cat_query_checks(const struct fsm *f, const struct msg_health_checks *q,
 		char *prefix = fsm_lkey(q->service, "", NULL), *ix;
 		size_t plen = strlen(prefix);
 
-		for (n = omap_seek(f->svc_by_name, prefix);
+		for (n = fsm_has_sep(q->service) ? NULL : omap_seek(f->svc_by_name, prefix);
 		     n != NULL && omap_has_prefix(omap_key(n), omap_klen(n), prefix, plen);
 		     n = omap_next(n)) {
 			const struct msg_service *s = omap_val(n);

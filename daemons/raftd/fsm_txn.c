@@ -469,7 +469,19 @@ static int fsm_txn_limits(const struct msg_txn *t, struct msg *reply)
 
 static void fsm_txn_run(struct fsm_txn *x, const struct msg_txn *t)
 {
+	bool refused;
+
+	/* Consul's Txn preCheck (kvsPreApply, for reads too): a KV op but
+	 * delete-tree needs a key; when any op is refused, none runs. */
 	for (x->op = 0; x->op < t->ops.n; x->op++) {
+		const struct msg_txn_op *op = &t->ops.v[x->op];
+
+		if (strcmp(op->kind, "KV") == 0 && op->kv.key[0] == '\0' &&
+		    strcmp(op->verb, "delete-tree") != 0)
+			fsm_txn_fail(x, "Must provide key");
+	}
+	refused = x->r->errors.n > 0;
+	for (x->op = 0; !refused && x->op < t->ops.n; x->op++) {
 		const struct msg_txn_op *op = &t->ops.v[x->op];
 
 		if (strcmp(op->kind, "KV") == 0)

@@ -388,6 +388,36 @@ static int raftd_session_precheck(struct raftd *rd, const struct ipc_from *from,
 	return 0;
 }
 
+/* Consul's txn endpoint refuses a lock op on a key under lock delay before
+ * Raft, as KV acquire (spec §6.4 step 1): the txn is rolled back (409). */
+static bool raftd_txn_lock_delayed(struct raftd *rd, const struct ipc_from *from,
+                                   const struct msg_txn *t)
+{
+	for (uint32_t i = 0; i < t->ops.n; i++) {
+		const struct msg_txn_op *op = &t->ops.v[i];
+		struct msg_txn_error err;
+		struct msg r;
+		char what[512];
+
+		if (strcmp(op->kind, "KV") != 0 || strcmp(op->verb, "lock") != 0 ||
+		    !fsm_kv_lock_delayed(rd->fsm, op->kv.key, raftd_now(rd)))
+			continue;
+		snprintf(what, sizeof(what), "failed to lock key \"%s\" due to lock delay",
+		         op->kv.key);
+		memset(&r, 0, sizeof(r));
+		r.type = MSG_TXN_REPLY;
+		r.u.txn_reply.meta.index = raft_applied(rd->raft);
+		err.op_index = i;
+		err.what = what;
+		r.u.txn_reply.errors = (struct msg_txn_error_list){&err, 1};
+		raftd_fill_meta(rd, &r.u.txn_reply.meta, 0);
+		rd->lock_delay_refusals++;
+		ipc_reply(rd->d->rpc, from, &r);
+		return true;
+	}
+	return false;
+}
+
 static void raftd_write(struct raftd *rd, const struct ipc_from *from, struct msg *m)
 {
 	const struct conf *c = &rd->d->conf;
@@ -448,6 +478,8 @@ static void raftd_write(struct raftd *rd, const struct ipc_from *from, struct ms
 			             m->u.txn.ops.n, FSM_TXN_OPS_MAX);
 			return;
 		}
+		if (raftd_txn_lock_delayed(rd, from, &m->u.txn))
+			return;
 		break;
 	default:
 		break;
@@ -1222,8 +1254,14 @@ int raftd_start(struct raftd *rd, struct daemon *d)
 		return -1;
 	if (store_load(rd->store, rd->fsm, &bad) != 0)
 		return -1;
-	if (bad > 0)
-		log_warnx("store %s: %" PRIu64 " records did not load", dir, bad);
+	/* Serving part of the state would let this replica drift from the
+	 * others without a word: refuse to start, and say why. */
+	if (bad > 0) {
+		log_errorx("store %s: %" PRIu64 " records do not decode: the state is corrupt; "
+		           "restore a snapshot or remove the store to rejoin",
+		           dir, bad);
+		return -1;
+	}
 	fsm_changes_clear(rd->fsm);
 	rd->id = raftd_id_from_node_id(c->node_id);
 	if (store_is_empty(rd->store) && (c->dev_mode || c->bootstrap)) {

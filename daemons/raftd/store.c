@@ -15,11 +15,13 @@
 
 #include "log.h"
 
-/* Limits (habit 7). */
+/* Limits (habit 7). A snapshot record's key, like its value, came from one
+ * entry (a service row is lower(node) SEP lower(id), each up to
+ * MSG_STR_LEN_MAX, so more than 1 MiB). */
 #define STORE_CACHE_ENTRIES  1024        /* tail cache: the newest entries, by count */
 #define STORE_CACHE_BYTES    (8u << 20)  /* ... and by payload bytes */
 #define STORE_ARENA_BYTES    (64u << 20) /* entries() reads kept alive between changes */
-#define STORE_SNAP_KEY_MAX   (1u << 20)  /* a snapshot record's key */
+#define STORE_SNAP_KEY_MAX   RAFT_ENTRY_BYTES_MAX
 #define STORE_SNAP_VALUE_MAX RAFT_ENTRY_BYTES_MAX
 #define STORE_SNAP_VERSION   1u
 #define STORE_SNAP_END       0xffu /* the table byte that ends the records */

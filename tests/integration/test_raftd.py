@@ -857,6 +857,14 @@ def test_critical_check_invalidates_session_then_lock_delay(dev, b, p, behavior)
     # Lock delay: another session's acquire is refused (false, no error, no
     # change) for lock_delay, then granted.
     assert put(b, k, b"second", op="acquire", session=s_other)["ok"] is False
+    # A txn lock op is refused the same way, before Raft: the txn rolls back.
+    name, f = b.call("TXN", ops=[
+        {"kind": "KV", "verb": "set", "kv": {"key": p + "txn-side", "value": b"x"}},
+        {"kind": "KV", "verb": "lock", "kv": {"key": k, "value": b"t", "session": s_other}}])
+    assert name == "TXN_REPLY" and f["ok"] is False, (name, f)
+    assert [(x["op_index"], x["what"]) for x in f["errors"]] == \
+        [(1, 'failed to lock key "%s" due to lock delay' % k)]
+    assert entry(b, p + "txn-side") is None
     assert entry(b, k) == e
     t = acquire_until_true(b, k, s_other, t0 + 1.5 + 3)
     assert t >= t0 + 1.5 - 0.1, "lock delay ended %.2fs early" % (t0 + 1.5 - t)

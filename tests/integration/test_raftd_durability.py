@@ -439,7 +439,7 @@ def test_no_leader_refuses_leader_reads_and_writes_but_serves_stale(tmp_path):
                 "stale_list": b.send("KV_GET", key="", recurse=True,
                                      q={"consistency": STALE}),
                 "stale_txn": b.send("TXN", q={"consistency": STALE},
-                                    ops=[{"kind": "KV", "verb": "get-tree", "kv": {"key": ""}}]),
+                                    ops=[{"kind": "KV", "verb": "get-tree", "kv": {"key": "k"}}]),
                 "config": b.send("RAFT_CONFIG", q={"consistency": STALE}),
             }
             got = {k: b.recv(rid, 20) for k, rid in rids.items()}

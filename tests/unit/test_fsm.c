@@ -2063,6 +2063,80 @@ START_TEST(test_persistence_round_trip)
 }
 END_TEST
 
+/* Review regressions. */
+
+START_TEST(test_deregister_service_wins_over_check)
+{
+	/* Consul's applyDeregister: ServiceID, else CheckID, else the node; a
+	 * CheckID sent with a ServiceID is not looked at. */
+	struct h h;
+	struct reg_check c = {.id = "mem", .name = "mem", .status = "passing"};
+
+	h_init(&h);
+	expect_write(reg(&h, "n1", "10.0.0.1", "web", "web", NULL, &c, 1), true);
+	expect_write(dereg(&h, "n1", "web", "mem"), true);
+	ck_assert_uint_eq(
+	    service_nodes(&h, "web", NULL, false, false, NULL)->u.service_nodes_reply.entries.n, 0);
+	ck_assert_ptr_nonnull(fsm_check_get(h.f, "n1", "mem"));
+	h_fini(&h);
+}
+END_TEST
+
+START_TEST(test_txn_kv_missing_key)
+{
+	/* Consul's kvsPreApply (Txn.Apply and Txn.Read): a KV op on an empty
+	 * key is refused with "Must provide key", except delete-tree. */
+	struct h h;
+	struct msg m = {.type = MSG_TXN};
+	const struct msg_txn_reply *tr;
+
+	h_init(&h);
+	kv_set(&h, "a", "1");
+	txn_kv(&m, "set", "", "v", 0, NULL);
+	h_apply(&h, &m);
+	ck_assert_int_eq(h.reply.type, MSG_TXN_REPLY);
+	tr = &h.reply.u.txn_reply;
+	ck_assert(!tr->ok);
+	ck_assert_uint_eq(tr->errors.n, 1);
+	ck_assert_uint_eq(tr->errors.v[0].op_index, 0);
+	ck_assert_str_eq(tr->errors.v[0].what, "Must provide key");
+	ck_assert_uint_eq(kv_get(&h, "", true, false, NULL, NULL)->u.kv_get_reply.entries.n, 1);
+	/* read-only: the same refusal */
+	m = (struct msg){.type = MSG_TXN};
+	txn_kv(&m, "get", "", NULL, 0, NULL);
+	ck_assert_int_eq(h_query(&h, &m, NULL), 0);
+	ck_assert(!h.reply.u.txn_reply.ok);
+	ck_assert_str_eq(h.reply.u.txn_reply.errors.v[0].what, "Must provide key");
+	/* delete-tree of "" deletes everything */
+	m = (struct msg){.type = MSG_TXN};
+	txn_kv(&m, "delete-tree", "", NULL, 0, NULL);
+	h_apply(&h, &m);
+	ck_assert(h.reply.u.txn_reply.ok);
+	ck_assert_ptr_null(kv_one(&h, "a"));
+	h_fini(&h);
+}
+END_TEST
+
+START_TEST(test_service_name_with_separator)
+{
+	/* A name holding the key separator names no service: it must not
+	 * match another service's instances on a node by prefix. */
+	struct h h;
+	struct reg_check c = {.id = "hc", .name = "hc", .status = "passing", .service_id = "web"};
+
+	h_init(&h);
+	expect_write(reg(&h, "n1", "10.0.0.1", "web", "web", NULL, &c, 1), true);
+	ck_assert_uint_eq(
+	    service_nodes(&h, "web", NULL, false, false, NULL)->u.service_nodes_reply.entries.n, 1);
+	ck_assert_uint_eq(service_nodes(&h, "web\x1fn1", NULL, false, false, NULL)
+	                      ->u.service_nodes_reply.entries.n,
+	                  0);
+	ck_assert_uint_eq(health_checks(&h, NULL, "web", NULL)->u.checks_reply.checks.n, 1);
+	ck_assert_uint_eq(health_checks(&h, NULL, "web\x1fn1", NULL)->u.checks_reply.checks.n, 0);
+	h_fini(&h);
+}
+END_TEST
+
 static Suite *fsm_suite(void)
 {
 	Suite *s = suite_create("fsm");
@@ -2089,10 +2163,13 @@ static Suite *fsm_suite(void)
 	tcase_add_test(tc, test_catalog_register_indexes);
 	tcase_add_test(tc, test_catalog_reads);
 	tcase_add_test(tc, test_catalog_node_id);
+	tcase_add_test(tc, test_deregister_service_wins_over_check);
+	tcase_add_test(tc, test_service_name_with_separator);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("txn");
 	tcase_add_test(tc, test_txn);
 	tcase_add_test(tc, test_txn_invalidation_rollback);
+	tcase_add_test(tc, test_txn_kv_missing_key);
 	tcase_add_test(tc, test_misc_api);
 	tcase_add_test(tc, test_writes_format);
 	suite_add_tcase(s, tc);

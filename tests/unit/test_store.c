@@ -673,6 +673,42 @@ static char *get_kv(struct fsm *f, const char *key)
 	return v;
 }
 
+START_TEST(test_snapshot_long_key)
+{
+	/* The fsm's keys can be longer than 1 MiB (a service row is
+	 * lower(node) SEP lower(id), each up to MSG_STR_LEN_MAX): a snapshot
+	 * holding one must restore. */
+	struct store *s = open_at("src", true);
+	struct raft_conf c1 = conf_of(1);
+	size_t klen = 2 * (size_t)MSG_STR_LEN_MAX + 1;
+	char *key = malloc(klen + 1);
+	char snap[256];
+
+	ck_assert_ptr_nonnull(key);
+	memset(key, 'n', klen);
+	key[MSG_STR_LEN_MAX] = '\x1f';
+	key[klen] = '\0';
+	ck_assert_int_eq(store_bootstrap(s, &c1), 0);
+	struct fsm_write w = wput(FSM_T_SERVICES, key, "v");
+	ck_assert_int_eq(store_apply(s, &w, 1, 1, 1), 0);
+	wfree(&w, 1);
+	snprintf(snap, sizeof(snap), "%s", tpath("long.snap"));
+	ck_assert_int_eq(store_snapshot_write(s, snap), 0);
+	store_close(s);
+
+	struct store *d = open_at("dst", true);
+	ck_assert_msg(store_snapshot_restore(d, snap) == 0, "restore: %s", store_error(d));
+	ck_assert_uint_eq(store_applied_index(d), 1);
+	store_close(d);
+	char *a = dump_db(tpath("src"), state_cfs, NULL);
+	char *b = dump_db(tpath("dst"), state_cfs, NULL);
+	ck_assert_str_eq(a, b);
+	free(a);
+	free(b);
+	free(key);
+}
+END_TEST
+
 START_TEST(test_apply_and_load)
 {
 	struct store *s = open_at("db", true);
@@ -1243,6 +1279,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_apply_deletes);
 	tcase_add_test(tc, test_snapshot_roundtrip);
 	tcase_add_test(tc, test_snapshot_corrupt_refused);
+	tcase_add_test(tc, test_snapshot_long_key);
 	tcase_add_test(tc, test_raft_over_store);
 	tcase_add_test(tc, test_random_vs_model);
 	tcase_add_test(tc, test_fault_fsync_eio);
