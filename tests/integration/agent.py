@@ -7,6 +7,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -16,6 +17,28 @@ BUILD = os.environ.get("MUSTER_BUILD", os.path.join(ROOT, "build"))
 MUSTER = os.path.join(BUILD, "bin", "muster")
 LIBEXEC = os.path.join(BUILD, "libexec")
 DAEMONS = ("raftd", "gossipd", "healthd", "dnsd", "httpd")
+
+
+_ports_given = set()
+
+
+def free_port():
+    """A port free for both TCP and UDP on 127.0.0.1, never handed out twice."""
+    while True:
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_for(cond, timeout, what, interval=0.02):
@@ -62,12 +85,20 @@ def parse_status(text):
 class Agent:
     """One `muster agent` (musterd and its five daemons) in its own dirs."""
 
-    def __init__(self, args=(), libexec=LIBEXEC, env=None, config=None):
+    def __init__(self, args=(), libexec=LIBEXEC, env=None, config=None, free_ports=True):
         # Short paths: UNIX socket paths are limited to 107 bytes.
         self.dir = tempfile.mkdtemp(prefix="mt", dir="/tmp")
         self.run_dir = os.path.join(self.dir, "r")
         self.log_path = os.path.join(self.dir, "agent.log")
         self.args = list(args)
+        if free_ports:
+            # Agents of a test run side by side: none takes Consul's
+            # default ports. First, so a caller's own ports win.
+            path = os.path.join(self.dir, "ports.yaml")
+            with open(path, "w") as f:
+                f.write("ports:\n" + "".join("  %s: %d\n" % (k, free_port()) for k in
+                                             ("server", "http", "dns", "serf_lan", "serf_wan")))
+            self.args = ["-config-file", path] + self.args
         if config is not None:
             path = os.path.join(self.dir, "agent.yaml")
             with open(path, "w") as f:

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import bus
-from agent import Agent, wait_for
+from agent import Agent, free_port, wait_for
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 SEC = 1000 * 1000 * 1000  # ns
@@ -25,26 +25,6 @@ STALE, CONSISTENT = 1, 2
 
 # --- agents -------------------------------------------------------------------
 
-_ports_given = set()
-
-
-def free_port():
-    """A port free for both TCP and UDP on 127.0.0.1, never handed out twice."""
-    while True:
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
-        if port not in _ports_given:
-            _ports_given.add(port)
-            return port
 
 
 def merge(a, b):
