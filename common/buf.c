@@ -100,8 +100,9 @@ int buf_put_be16(struct buf *b, uint16_t v)
 
 int buf_put_be32(struct buf *b, uint32_t v)
 {
-	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+	uint8_t x[4];
 
+	be32_put(x, v);
 	return buf_append(b, x, 4);
 }
 
@@ -198,7 +199,7 @@ uint32_t cur_be32(struct cur *c)
 {
 	const uint8_t *p = cur_take(c, 4);
 
-	return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3] : 0;
+	return p ? be32_get(p) : 0;
 }
 
 uint64_t cur_be64(struct cur *c)

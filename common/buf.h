@@ -27,6 +27,31 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 int buf_put_be16(struct buf *b, uint16_t v);
 int buf_put_be32(struct buf *b, uint32_t v);
 int buf_put_be64(struct buf *b, uint64_t v);
+
+/* Big-endian integers at a fixed place (keys, headers) the caller sized. */
+static inline void be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void be64_put(uint8_t *p, uint64_t v)
+{
+	be32_put(p, (uint32_t)(v >> 32));
+	be32_put(p + 4, (uint32_t)v);
+}
+
+static inline uint32_t be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t be64_get(const uint8_t *p)
+{
+	return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
+}
 /* Drop n bytes from the front (a consumed prefix). */
 void buf_consume(struct buf *b, size_t n);
 /* NUL-terminated view of the contents (the NUL is not counted in len);

@@ -25,6 +25,20 @@ uint64_t daemon_random64(void)
 	return v;
 }
 
+void daemon_uuid(char out[37])
+{
+	uint8_t b[16];
+	uint64_t r1 = daemon_random64(), r2 = daemon_random64();
+
+	memcpy(b, &r1, 8);
+	memcpy(b + 8, &r2, 8);
+	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* RFC 4122 §4.4: version 4 */
+	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
+}
+
 void daemon_stat_add(struct msg_daemon_stats *out, const char *name, unsigned kind, double value)
 {
 	struct msg_stat *v = realloc(out->stats.v, (out->stats.n + 1) * sizeof(*v));

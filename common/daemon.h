@@ -62,6 +62,9 @@ void daemon_fail(struct daemon *d, const char *why);
 
 /* A fresh random 64-bit value (epochs, ids). */
 uint64_t daemon_random64(void);
+/* A random version-4 UUID, lower-case 8-4-4-4-12 (node ids, session ids,
+ * as Consul's uuid.GenerateUUID). */
+void daemon_uuid(char out[37]);
 
 /* Answers PING (with this epoch) and ECHO, the probes every bus member
  * answers alike; false for any other message. */

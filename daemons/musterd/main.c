@@ -72,20 +72,6 @@ static int musterd_write_file(const char *path, const char *text, size_t len, mo
 	return 0;
 }
 
-static void musterd_uuid(char out[37])
-{
-	uint8_t b[16];
-	uint64_t r1 = daemon_random64(), r2 = daemon_random64();
-
-	memcpy(b, &r1, 8);
-	memcpy(b + 8, &r2, 8);
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* RFC 4122 §4.4: version 4 */
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-	         b[13], b[14], b[15]);
-}
-
 /* The node id is generated once and kept in <data_dir>/node-id, as
  * Consul does (spec §3.2 -node-id, §3.3). */
 static int musterd_node_id(struct musterd *m)
@@ -110,7 +96,7 @@ static int musterd_node_id(struct musterd *m)
 		log_errorx("%s: not a node id (expected a UUID), remove it to generate one", path);
 		return -1;
 	}
-	musterd_uuid(id);
+	daemon_uuid(id);
 	if (musterd_write_file(path, id, strlen(id), 0600) != 0)
 		return -1;
 	m->conf.node_id = strdup(id);

@@ -31,47 +31,6 @@ void fsm_oom(void)
 	abort();
 }
 
-void *fsm_xmalloc(size_t n)
-{
-	void *p = malloc(n > 0 ? n : 1);
-
-	if (p == NULL)
-		fsm_oom();
-	return p;
-}
-
-void *fsm_xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n > 0 ? n : 1, size > 0 ? size : 1);
-
-	if (p == NULL)
-		fsm_oom();
-	return p;
-}
-
-char *fsm_xstrdup(const char *s)
-{
-	char *p = strdup(s != NULL ? s : "");
-
-	if (p == NULL)
-		fsm_oom();
-	return p;
-}
-
-char *fsm_xprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int r;
-
-	va_start(ap, fmt);
-	r = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		fsm_oom();
-	return s;
-}
-
 void *fsm_grow(void *v, size_t n, size_t size)
 {
 	char *p = v;
@@ -106,7 +65,7 @@ char *fsm_lkey(const char *a, const char *b, const char *c)
 	for (i = 0; i < 3; i++)
 		if (parts[i] != NULL)
 			len += strlen(parts[i]) + 1;
-	k = fsm_xmalloc(len + 1);
+	k = xmalloc(len + 1);
 	for (i = 0; i < 3; i++) {
 		if (parts[i] == NULL)
 			continue;
@@ -120,7 +79,7 @@ char *fsm_lkey(const char *a, const char *b, const char *c)
 
 char *fsm_jkey(const char *a, const char *b)
 {
-	return fsm_xprintf("%s" FSM_SEP "%s", a, b);
+	return xasprintf("%s" FSM_SEP "%s", a, b);
 }
 
 bool fsm_eqfold(const char *a, const char *b)
@@ -169,7 +128,7 @@ char *fsm_goquote(const char *s)
 	buf_putc(&b, '"');
 	if (b.err)
 		fsm_oom();
-	out = fsm_xmalloc(b.len + 1);
+	out = xmalloc(b.len + 1);
 	memcpy(out, b.p, b.len);
 	out[b.len] = '\0';
 	buf_fini(&b);
@@ -184,7 +143,7 @@ void fsm_vec_push(struct fsm_vec *v, const char *s)
 		if (v->v == NULL)
 			fsm_oom();
 	}
-	v->v[v->n++] = fsm_xstrdup(s);
+	v->v[v->n++] = xstrdup(s);
 }
 
 void fsm_vec_free(struct fsm_vec *v)
@@ -244,7 +203,7 @@ static void fsm_strset_add(struct fsm_strset *s, const char *k)
 		if (s->v == NULL)
 			fsm_oom();
 	}
-	s->v[s->n++] = fsm_xstrdup(k);
+	s->v[s->n++] = xstrdup(k);
 }
 
 static void fsm_strset_truncate(struct fsm_strset *s, size_t mark)
@@ -554,7 +513,7 @@ static void fsm_sec(struct fsm *f, enum fsm_table t, const char *key, const void
 
 static void fsm_touch(struct fsm *f, enum fsm_table t, const char *key)
 {
-	char *k = fsm_xprintf("%c%s", '0' + (int)t, key);
+	char *k = xasprintf("%c%s", '0' + (int)t, key);
 
 	if (omap_put(f->touched, k, NULL, NULL) < 0)
 		fsm_oom();
@@ -606,10 +565,10 @@ void fsm_tab_set(struct fsm *f, enum fsm_table t, const char *key, void *rec)
 		if (f->undo == NULL)
 			fsm_oom();
 	}
-	f->undo[f->n_undo++] = (struct fsm_undo){.t = t, .key = fsm_xstrdup(key), .old = old};
+	f->undo[f->n_undo++] = (struct fsm_undo){.t = t, .key = xstrdup(key), .old = old};
 	fsm_touch(f, t, key);
 	if (t == FSM_T_KV) {
-		char *w = fsm_xprintf("k/%s", key);
+		char *w = xasprintf("k/%s", key);
 
 		fsm_changed_key(f, w);
 		free(w);
@@ -631,7 +590,7 @@ void fsm_index_bump(struct fsm *f, const char *name)
 
 	if (fsm_index_get(f, name) == f->idx)
 		return;
-	v = fsm_xmalloc(sizeof(*v));
+	v = xmalloc(sizeof(*v));
 	*v = f->idx;
 	fsm_tab_set(f, FSM_T_INDEX, name, v);
 }
@@ -651,7 +610,7 @@ void fsm_lock_delay_add(struct fsm *f, const char *key, uint64_t delay_ms)
 			fsm_oom();
 	}
 	f->delays[f->n_delays++] =
-	    (struct fsm_delay){.key = fsm_xstrdup(key), .until_ms = f->now_ms + delay_ms};
+	    (struct fsm_delay){.key = xstrdup(key), .until_ms = f->now_ms + delay_ms};
 }
 
 /* ---- lifecycle ---- */
@@ -667,7 +626,7 @@ static struct omap *fsm_omap(omap_free_fn fn)
 
 struct fsm *fsm_new(void)
 {
-	struct fsm *f = fsm_xcalloc(1, sizeof(*f));
+	struct fsm *f = xcalloc(1, sizeof(*f));
 
 	for (int t = 0; t < FSM_T_COUNT; t++)
 		f->tab[t] = fsm_omap(fsm_tab_free[t]);
@@ -752,7 +711,7 @@ static char *fsm_rec_key(enum fsm_table t, const void *rec)
 		return fsm_lkey(c->node, c->check_id, NULL);
 	}
 	case FSM_T_SESSIONS:
-		return fsm_xstrdup(((const struct msg_session *)rec)->id);
+		return xstrdup(((const struct msg_session *)rec)->id);
 	default:
 		return NULL;
 	}
@@ -768,7 +727,7 @@ int fsm_load(struct fsm *f, enum fsm_table t, const void *key, size_t klen, cons
 
 	if ((unsigned)t >= FSM_T_COUNT || memchr(key, '\0', klen) != NULL)
 		return -1;
-	k = fsm_xmalloc(klen + 1);
+	k = xmalloc(klen + 1);
 	memcpy(k, key, klen);
 	k[klen] = '\0';
 	switch (t) {
@@ -780,13 +739,13 @@ int fsm_load(struct fsm *f, enum fsm_table t, const void *key, size_t klen, cons
 		if (vlen != 8)
 			goto out;
 		cur_init(&c, val, vlen);
-		v = fsm_xmalloc(sizeof(*v));
+		v = xmalloc(sizeof(*v));
 		*v = cur_be64(&c);
 		rec = v;
 		break;
 	}
 	case FSM_T_KV: {
-		struct msg_kv_entry *r = fsm_xcalloc(1, sizeof(*r));
+		struct msg_kv_entry *r = xcalloc(1, sizeof(*r));
 
 		e = msg_rec_decode_kv_entry(val, vlen, r);
 		rec = r;
@@ -795,28 +754,28 @@ int fsm_load(struct fsm *f, enum fsm_table t, const void *key, size_t klen, cons
 		break;
 	}
 	case FSM_T_NODES: {
-		struct msg_node *r = fsm_xcalloc(1, sizeof(*r));
+		struct msg_node *r = xcalloc(1, sizeof(*r));
 
 		e = msg_rec_decode_node(val, vlen, r);
 		rec = r;
 		break;
 	}
 	case FSM_T_SERVICES: {
-		struct msg_service *r = fsm_xcalloc(1, sizeof(*r));
+		struct msg_service *r = xcalloc(1, sizeof(*r));
 
 		e = msg_rec_decode_service(val, vlen, r);
 		rec = r;
 		break;
 	}
 	case FSM_T_CHECKS: {
-		struct msg_check *r = fsm_xcalloc(1, sizeof(*r));
+		struct msg_check *r = xcalloc(1, sizeof(*r));
 
 		e = msg_rec_decode_check(val, vlen, r);
 		rec = r;
 		break;
 	}
 	case FSM_T_SESSIONS: {
-		struct msg_session *r = fsm_xcalloc(1, sizeof(*r));
+		struct msg_session *r = xcalloc(1, sizeof(*r));
 
 		e = msg_rec_decode_session(val, vlen, r);
 		rec = r;
@@ -880,7 +839,7 @@ static void fsm_materialize(struct fsm *f)
 		}
 		memset(w, 0, sizeof(*w));
 		w->table = t;
-		w->key = fsm_xstrdup(key);
+		w->key = xstrdup(key);
 		w->klen = strlen(key);
 		w->del = rec == NULL;
 		buf_init(&w->val, MSG_DECODE_MEM_MAX);
@@ -943,7 +902,7 @@ static void fsm_delays_commit(struct fsm *f)
 			omap_del(f->lock_delay, omap_key(n), NULL);
 	}
 	for (size_t i = 0; i < f->n_delays; i++) {
-		uint64_t *v = fsm_xmalloc(sizeof(*v));
+		uint64_t *v = xmalloc(sizeof(*v));
 
 		*v = f->delays[i].until_ms;
 		if (omap_put(f->lock_delay, f->delays[i].key, v, NULL) < 0)
@@ -997,7 +956,7 @@ void fsm_reply_result(struct msg *reply, uint64_t status, const char *what)
 	fsm_reply_reset(reply);
 	reply->type = MSG_RESULT;
 	reply->u.result.status = status;
-	reply->u.result.error = fsm_xstrdup(what);
+	reply->u.result.error = xstrdup(what);
 }
 
 void fsm_reply_err(struct msg *reply, const struct fsm_err *e)
@@ -1010,7 +969,7 @@ void fsm_reply_write(struct msg *reply, uint64_t index, bool ok, const char *id)
 	reply->type = MSG_WRITE_REPLY;
 	reply->u.write_reply.index = index;
 	reply->u.write_reply.ok = ok;
-	reply->u.write_reply.id = fsm_xstrdup(id);
+	reply->u.write_reply.id = xstrdup(id);
 }
 
 /* ---- apply ---- */
@@ -1106,7 +1065,7 @@ void fsm_watch(struct fsm_watchset *ws, const char *key)
 		if (ws->keys == NULL)
 			fsm_oom();
 	}
-	ws->keys[ws->n++] = fsm_xstrdup(key);
+	ws->keys[ws->n++] = xstrdup(key);
 }
 
 void fsm_watchf(struct fsm_watchset *ws, const char *fmt, ...)

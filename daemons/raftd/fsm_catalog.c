@@ -28,6 +28,17 @@ static const struct msg_node *fsm_cat_node(const struct fsm *f, const char *name
 	return fsm_cat_row(f, FSM_T_NODES, name, NULL);
 }
 
+/* The node a service or check is registered on; Consul's error when none. */
+static const struct msg_node *fsm_cat_node_needed(const struct fsm *f, const char *name,
+                                                  struct fsm_err *e)
+{
+	const struct msg_node *n = fsm_cat_node(f, name);
+
+	if (n == NULL)
+		fsm_err_set(e, 500, "Missing node registration");
+	return n;
+}
+
 static const struct msg_service *fsm_cat_service(const struct fsm *f, const char *node,
                                                  const char *id)
 {
@@ -52,7 +63,7 @@ const struct msg_node *fsm_cat_node_by_id(const struct fsm *f, const char *id)
 static char *fsm_cat_svc_ix(const char *name)
 {
 	char *low = fsm_lkey(name, NULL, NULL);
-	char *k = fsm_xprintf(FSM_IX_SVC_PREFIX "%s", low);
+	char *k = xasprintf(FSM_IX_SVC_PREFIX "%s", low);
 
 	free(low);
 	return k;
@@ -183,7 +194,7 @@ int fsm_cat_service_prepare(struct msg_service *s, struct fsm_err *e)
 {
 	if (s->id[0] == '\0' && s->service[0] != '\0') {
 		free(s->id);
-		s->id = fsm_xstrdup(s->service);
+		s->id = xstrdup(s->service);
 	}
 	if (s->id[0] != '\0' && s->service[0] == '\0') {
 		fsm_err_set(e, 500, "Must provide service name with ID");
@@ -247,7 +258,7 @@ static void fsm_cat_node_insert(struct fsm *f, struct msg_node *nn)
 /* ensureNodeTxn, with Consul's rename of a node ID to a new name. */
 int fsm_cat_ensure_node(struct fsm *f, const struct msg_node *in, struct fsm_err *e)
 {
-	struct msg_node *nn = fsm_xcalloc(1, sizeof(*nn));
+	struct msg_node *nn = xcalloc(1, sizeof(*nn));
 	const struct msg_node *n = NULL;
 	uint64_t create = 0;
 	bool have = false;
@@ -273,7 +284,7 @@ int fsm_cat_ensure_node(struct fsm *f, const struct msg_node *in, struct fsm_err
 			}
 			create = byid->create_index;
 			have = true;
-			old = fsm_xstrdup(byid->node);
+			old = xstrdup(byid->node);
 			fsm_cat_delete_node(f, old);
 			free(old);
 		} else if (byid != NULL) {
@@ -345,21 +356,19 @@ static bool fsm_cat_changes_node(const struct msg_catalog_register *r, const str
 int fsm_cat_ensure_service(struct fsm *f, const char *node, const struct msg_service *in,
                            struct fsm_err *e)
 {
-	const struct msg_node *nd = fsm_cat_node(f, node);
+	const struct msg_node *nd = fsm_cat_node_needed(f, node, e);
 	struct msg_service *ns;
 	const struct msg_service *existing;
 	char *k, *old_name = NULL;
 
-	if (nd == NULL) {
-		fsm_err_set(e, 500, "Missing node registration");
+	if (nd == NULL)
 		return -1;
-	}
-	ns = fsm_xcalloc(1, sizeof(*ns));
+	ns = xcalloc(1, sizeof(*ns));
 	FSM_COPY(service, ns, in);
 	/* The node's name as stored (Consul keeps the request's spelling;
 	 * ours keeps a re-registration in another case from being a change). */
 	free(ns->node);
-	ns->node = fsm_xstrdup(nd->node);
+	ns->node = xstrdup(nd->node);
 	k = fsm_lkey(node, ns->id, NULL);
 	existing = fsm_tab_get(f, FSM_T_SERVICES, k);
 	if (existing != NULL && fsm_service_same(existing, ns)) {
@@ -373,7 +382,7 @@ int fsm_cat_ensure_service(struct fsm *f, const char *node, const struct msg_ser
 	/* Where muster differs: an instance renamed in place leaves its old
 	 * name's index moved (or extinct); Consul leaves it as it was. */
 	if (existing != NULL && !fsm_eqfold(existing->service, ns->service))
-		old_name = fsm_xstrdup(existing->service);
+		old_name = xstrdup(existing->service);
 	fsm_tab_set(f, FSM_T_SERVICES, k, ns);
 	fsm_index_bump(f, "services");
 	fsm_cat_bump_svc(f, ns->service);
@@ -395,7 +404,7 @@ void fsm_cat_delete_service(struct fsm *f, const char *node, const char *id)
 
 	if (s == NULL)
 		return;
-	name = fsm_xstrdup(s->service);
+	name = xstrdup(s->service);
 	k = fsm_lkey(node, id, NULL);
 	prefix = fsm_lkey(node, id, "");
 	plen = strlen(prefix);
@@ -432,11 +441,9 @@ int fsm_cat_ensure_check(struct fsm *f, const struct msg_check *in, struct fsm_e
 
 	if (fsm_cat_name_bad("check ID", in->check_id, e))
 		return -1;
-	nd = fsm_cat_node(f, in->node);
-	if (nd == NULL) {
-		fsm_err_set(e, 500, "Missing node registration");
+	nd = fsm_cat_node_needed(f, in->node, e);
+	if (nd == NULL)
 		return -1;
-	}
 	if (in->service_id[0] != '\0') {
 		svc = fsm_cat_service(f, in->node, in->service_id);
 		if (svc == NULL) {
@@ -444,17 +451,17 @@ int fsm_cat_ensure_check(struct fsm *f, const struct msg_check *in, struct fsm_e
 			return -1;
 		}
 	}
-	nc = fsm_xcalloc(1, sizeof(*nc));
+	nc = xcalloc(1, sizeof(*nc));
 	FSM_COPY(check, nc, in);
 	free(nc->node);
-	nc->node = fsm_xstrdup(nd->node); /* as for services */
+	nc->node = xstrdup(nd->node); /* as for services */
 	if (nc->status[0] == '\0') {
 		free(nc->status);
-		nc->status = fsm_xstrdup("critical");
+		nc->status = xstrdup("critical");
 	}
 	/* Service name and tags are filled from the service when read. */
 	free(nc->service_name);
-	nc->service_name = fsm_xstrdup("");
+	nc->service_name = xstrdup("");
 	for (uint32_t i = 0; i < nc->service_tags.n; i++)
 		free(nc->service_tags.v[i]);
 	free(nc->service_tags.v);
@@ -502,8 +509,8 @@ void fsm_cat_delete_check(struct fsm *f, const char *node, const char *check_id)
 		fsm_cat_bump_node_services(f, c->node);
 		fsm_index_bump(f, "services");
 	}
-	cnode = fsm_xstrdup(c->node);
-	cid = fsm_xstrdup(c->check_id);
+	cnode = xstrdup(c->node);
+	cid = xstrdup(c->check_id);
 	k = fsm_lkey(cnode, cid, NULL);
 	fsm_tab_set(f, FSM_T_CHECKS, k, NULL);
 	fsm_index_bump(f, "checks");
@@ -524,7 +531,7 @@ void fsm_cat_delete_node(struct fsm *f, const char *name)
 
 	if (nd == NULL)
 		return;
-	node = fsm_xstrdup(nd->node);
+	node = xstrdup(nd->node);
 	k = fsm_lkey(node, NULL, NULL);
 	prefix = fsm_lkey(node, "", NULL);
 	plen = strlen(prefix);
@@ -585,11 +592,11 @@ int fsm_cat_apply_register(struct fsm *f, const struct msg_catalog_register *r, 
 		FSM_COPY(check, c, &r->checks.v[i]);
 		if (c->node[0] == '\0') {
 			free(c->node);
-			c->node = fsm_xstrdup(node.node);
+			c->node = xstrdup(node.node);
 		}
 		if (c->check_id[0] == '\0') {
 			free(c->check_id);
-			c->check_id = fsm_xstrdup(c->name);
+			c->check_id = xstrdup(c->name);
 		}
 	}
 
@@ -669,7 +676,7 @@ int fsm_cat_apply_deregister(struct fsm *f, const struct msg_catalog_deregister 
 static void fsm_strlist_copy(struct msg_strlist *dst, const struct msg_strlist *src)
 {
 	for (uint32_t i = 0; i < src->n; i++)
-		*FSM_PUSH(dst) = fsm_xstrdup(src->v[i]);
+		*FSM_PUSH(dst) = xstrdup(src->v[i]);
 }
 
 void fsm_cat_check_out(const struct fsm *f, const struct msg_check *c, struct msg_check *out)
@@ -680,7 +687,7 @@ void fsm_cat_check_out(const struct fsm *f, const struct msg_check *c, struct ms
 
 		if (svc != NULL) {
 			free(out->service_name);
-			out->service_name = fsm_xstrdup(svc->service);
+			out->service_name = xstrdup(svc->service);
 			fsm_strlist_copy(&out->service_tags, &svc->tags);
 		}
 	}
@@ -724,12 +731,12 @@ static void fsm_cat_svc_tags_flush(struct msg_services_reply *r, const char *nam
 {
 	struct msg_svc_tags *st = FSM_PUSH(&r->services);
 
-	st->name = fsm_xstrdup(name);
+	st->name = xstrdup(name);
 	if (tags->n > 0)
 		qsort(tags->v, tags->n, sizeof(*tags->v), fsm_cat_strcmp);
 	for (size_t i = 0; i < tags->n; i++)
 		if (i == 0 || strcmp(tags->v[i - 1], tags->v[i]) != 0)
-			*FSM_PUSH(&st->tags) = fsm_xstrdup(tags->v[i]);
+			*FSM_PUSH(&st->tags) = xstrdup(tags->v[i]);
 	fsm_vec_free(tags);
 }
 
@@ -762,7 +769,7 @@ int fsm_cat_query_services(const struct fsm *f, const struct msg_catalog_service
 		if (!fsm_cat_node_meta_ok(f, s->node, &q->node_meta))
 			continue;
 		if (name == NULL)
-			name = fsm_xstrdup(s->service);
+			name = xstrdup(s->service);
 		for (uint32_t i = 0; i < s->tags.n; i++)
 			fsm_vec_push(&tags, s->tags.v[i]);
 	}

@@ -6,6 +6,7 @@
 
 #include "fsm.h"
 #include "omap.h"
+#include "xalloc.h"
 
 /*
  * Layout. Each table is an omap from the fsm's key (fsm.h) to a heap
@@ -106,10 +107,6 @@ struct fsm {
 
 /* ---- memory and strings (fsm.c) ---- */
 void fsm_oom(void) __attribute__((noreturn));
-void *fsm_xmalloc(size_t n);
-void *fsm_xcalloc(size_t n, size_t size);
-char *fsm_xstrdup(const char *s);
-char *fsm_xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Grows a list of n elements of size bytes by one zeroed element; realloc
  * at powers of two. */
 void *fsm_grow(void *v, size_t n, size_t size);

@@ -9,14 +9,14 @@
 struct msg_kv_entry *fsm_kv_new(const char *key, const struct msg_bytes *value, uint64_t flags,
                                 const char *session, uint64_t lock_index)
 {
-	struct msg_kv_entry *e = fsm_xcalloc(1, sizeof(*e));
+	struct msg_kv_entry *e = xcalloc(1, sizeof(*e));
 
-	e->key = fsm_xstrdup(key);
-	e->session = fsm_xstrdup(session);
+	e->key = xstrdup(key);
+	e->session = xstrdup(session);
 	e->flags = flags;
 	e->lock_index = lock_index;
 	if (value != NULL && value->len > 0) {
-		e->value.p = fsm_xmalloc(value->len);
+		e->value.p = xmalloc(value->len);
 		memcpy(e->value.p, value->p, value->len);
 		e->value.len = value->len;
 	}
@@ -63,7 +63,7 @@ const struct msg_kv_entry *fsm_kv_set(struct fsm *f, struct msg_kv_entry *ne, bo
 	ne->create_index = existing != NULL ? existing->create_index : f->idx;
 	if (!update_session) {
 		free(ne->session);
-		ne->session = fsm_xstrdup(existing != NULL ? existing->session : "");
+		ne->session = xstrdup(existing != NULL ? existing->session : "");
 	}
 	if (existing != NULL && fsm_kv_same(existing, ne)) {
 		fsm_kv_free(ne);
@@ -162,7 +162,7 @@ int fsm_kv_unlock(struct fsm *f, struct msg_kv_entry *ne, bool *ok, const struct
 		return 0;
 	}
 	free(ne->session);
-	ne->session = fsm_xstrdup("");
+	ne->session = xstrdup("");
 	ne->lock_index = existing->lock_index;
 	stored = fsm_kv_set(f, ne, true);
 	if (out != NULL)
@@ -173,7 +173,7 @@ int fsm_kv_unlock(struct fsm *f, struct msg_kv_entry *ne, bool *ok, const struct
 
 static void fsm_kv_tombstone(struct fsm *f, const char *key)
 {
-	uint64_t *v = fsm_xmalloc(sizeof(*v));
+	uint64_t *v = xmalloc(sizeof(*v));
 
 	*v = f->idx;
 	fsm_tab_set(f, FSM_T_TOMB, key, v);
@@ -187,7 +187,7 @@ void fsm_kv_delete(struct fsm *f, const char *key)
 
 	if (fsm_kv_get(f, key) == NULL)
 		return;
-	k = fsm_xstrdup(key);
+	k = xstrdup(key);
 	fsm_kv_tombstone(f, k);
 	fsm_tab_set(f, FSM_T_KV, k, NULL);
 	fsm_index_bump(f, "kvs");
@@ -300,7 +300,7 @@ static uint64_t fsm_kv_keys(const struct fsm *f, const char *prefix, const char 
 		after = e->key + plen;
 		hit = slen > 0 ? strstr(after, sep) : NULL;
 		if (hit == NULL) {
-			*FSM_PUSH(out) = fsm_xstrdup(e->key);
+			*FSM_PUSH(out) = xstrdup(e->key);
 			continue;
 		}
 		k = strndup(e->key, (size_t)(hit - e->key) + slen);
@@ -361,7 +361,7 @@ static bool fsm_kv_key_ok(const char *key, struct msg *reply)
 		return false;
 	}
 	if (len > FSM_KEY_MAX) {
-		char *what = fsm_xprintf("Key too long (%zu > %u bytes)", len, FSM_KEY_MAX);
+		char *what = xasprintf("Key too long (%zu > %u bytes)", len, FSM_KEY_MAX);
 
 		fsm_reply_result(reply, 400, what);
 		free(what);
@@ -379,11 +379,10 @@ int fsm_kv_apply_put(struct fsm *f, const struct msg_kv_put *p, struct msg *repl
 	if (!fsm_kv_key_ok(p->key, reply))
 		return -1;
 	if (p->value.len > FSM_VALUE_MAX) {
-		char *what =
-		    fsm_xprintf("Request body(%zu bytes) too large, max size: %u bytes. See "
-		                "https://developer.hashicorp.com/docs/agent/config/"
-		                "config-files#kv_max_value_size.",
-		                p->value.len, FSM_VALUE_MAX);
+		char *what = xasprintf("Request body(%zu bytes) too large, max size: %u bytes. See "
+		                       "https://developer.hashicorp.com/docs/agent/config/"
+		                       "config-files#kv_max_value_size.",
+		                       p->value.len, FSM_VALUE_MAX);
 
 		fsm_reply_result(reply, 413, what);
 		free(what);

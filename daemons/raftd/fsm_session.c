@@ -11,8 +11,6 @@ int fsm_sess_apply_create(struct fsm *f, const struct msg_session_create *c, str
 	const struct msg_session *s = &c->session;
 	const struct msg_strlist *lists[2] = {&s->node_checks, &s->service_checks};
 	struct msg_session *ns;
-	char *nkey;
-	bool node_ok;
 
 	/* sessionCreateTxn */
 	if (s->id[0] == '\0') {
@@ -25,16 +23,13 @@ int fsm_sess_apply_create(struct fsm *f, const struct msg_session_create *c, str
 	}
 	if (s->behavior[0] != '\0' && strcmp(s->behavior, "release") != 0 &&
 	    strcmp(s->behavior, "delete") != 0) {
-		char *what = fsm_xprintf("Invalid Behavior setting '%s'", s->behavior);
+		char *what = xasprintf("Invalid Behavior setting '%s'", s->behavior);
 
 		fsm_reply_result(reply, 500, what);
 		free(what);
 		return -1;
 	}
-	nkey = fsm_lkey(s->node, NULL, NULL);
-	node_ok = !fsm_has_sep(s->node) && fsm_tab_get(f, FSM_T_NODES, nkey) != NULL;
-	free(nkey);
-	if (!node_ok) {
+	if (fsm_node_get(f, s->node) == NULL) {
 		fsm_reply_result(reply, 500, "Missing node registration");
 		return -1;
 	}
@@ -50,9 +45,9 @@ int fsm_sess_apply_create(struct fsm *f, const struct msg_session_create *c, str
 
 			free(k);
 			if (chk == NULL)
-				what = fsm_xprintf("Missing check '%s' registration", id);
+				what = xasprintf("Missing check '%s' registration", id);
 			else if (strcmp(chk->status, "critical") == 0)
-				what = fsm_xprintf("Check '%s' is in critical state", id);
+				what = xasprintf("Check '%s' is in critical state", id);
 			if (what != NULL) {
 				fsm_reply_result(reply, 500, what);
 				free(what);
@@ -60,11 +55,11 @@ int fsm_sess_apply_create(struct fsm *f, const struct msg_session_create *c, str
 			}
 		}
 	}
-	ns = fsm_xcalloc(1, sizeof(*ns));
+	ns = xcalloc(1, sizeof(*ns));
 	FSM_COPY(session, ns, s);
 	if (ns->behavior[0] == '\0') {
 		free(ns->behavior);
-		ns->behavior = fsm_xstrdup("release");
+		ns->behavior = xstrdup("release");
 	}
 	ns->create_index = ns->modify_index = f->idx;
 	/* An ID in use is replaced, as Consul's insert does; the leader's
@@ -107,7 +102,7 @@ void fsm_sess_invalidate(struct fsm *f, const char *sid)
 
 	if (s == NULL)
 		return;
-	id = fsm_xstrdup(sid);
+	id = xstrdup(sid);
 	delay_ms = s->lock_delay_ns / 1000000u + (s->lock_delay_ns % 1000000u != 0);
 	if (delay_ms > FSM_LOCK_DELAY_MAX)
 		delay_ms = FSM_LOCK_DELAY_MAX;
@@ -130,11 +125,11 @@ void fsm_sess_invalidate(struct fsm *f, const char *sid)
 		if (del) {
 			fsm_kv_delete(f, keys.v[i]);
 		} else {
-			struct msg_kv_entry *ne = fsm_xcalloc(1, sizeof(*ne));
+			struct msg_kv_entry *ne = xcalloc(1, sizeof(*ne));
 
 			FSM_COPY(kv_entry, ne, e);
 			free(ne->session);
-			ne->session = fsm_xstrdup("");
+			ne->session = xstrdup("");
 			fsm_kv_set(f, ne, true);
 		}
 		if (delay_ms > 0)

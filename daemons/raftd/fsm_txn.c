@@ -78,7 +78,7 @@ static struct msg_txn_result *fsm_txn_result(struct fsm_txn *x, const char *kind
 {
 	struct msg_txn_result *res = FSM_PUSH(&x->r->results);
 
-	res->kind = fsm_xstrdup(kind);
+	res->kind = xstrdup(kind);
 	return res;
 }
 
@@ -384,7 +384,7 @@ static void fsm_txn_check(struct fsm_txn *x, const struct msg_txn_op *op)
 	if (chk.check_id[0] == '\0') {
 		/* checkPreApply: the ID defaults to the name. */
 		free(chk.check_id);
-		chk.check_id = fsm_xstrdup(chk.name);
+		chk.check_id = xstrdup(chk.name);
 	}
 	qn = fsm_goquote(chk.node);
 	qi = fsm_goquote(chk.check_id);
@@ -440,8 +440,8 @@ static int fsm_txn_limits(const struct msg_txn *t, struct msg *reply)
 	uint64_t status = 413;
 
 	if (t->ops.n > FSM_TXN_OPS_MAX) {
-		what = fsm_xprintf("Transaction contains too many operations (%" PRIu32 " > %d)",
-		                   t->ops.n, FSM_TXN_OPS_MAX);
+		what = xasprintf("Transaction contains too many operations (%" PRIu32 " > %d)",
+		                 t->ops.n, FSM_TXN_OPS_MAX);
 	}
 	for (uint32_t i = 0; what == NULL && i < t->ops.n; i++) {
 		const struct msg_txn_op *op = &t->ops.v[i];
@@ -451,13 +451,13 @@ static int fsm_txn_limits(const struct msg_txn *t, struct msg *reply)
 		if (op->kv.value.len > FSM_VALUE_MAX) {
 			char *q = fsm_goquote(op->kv.key);
 
-			what = fsm_xprintf("Value for key %s is too large (%zu > %u bytes)", q,
-			                   op->kv.value.len, FSM_VALUE_MAX);
+			what = xasprintf("Value for key %s is too large (%zu > %u bytes)", q,
+			                 op->kv.value.len, FSM_VALUE_MAX);
 			free(q);
 		} else if (strlen(op->kv.key) > FSM_KEY_MAX) {
 			status = 400;
-			what = fsm_xprintf("Key too long (%zu > %u bytes)", strlen(op->kv.key),
-			                   FSM_KEY_MAX);
+			what = xasprintf("Key too long (%zu > %u bytes)", strlen(op->kv.key),
+			                 FSM_KEY_MAX);
 		}
 	}
 	if (what == NULL)

@@ -16,6 +16,7 @@
 #include "ev.h"
 #include "log.h"
 #include "omap.h"
+#include "xalloc.h"
 
 /*
  * One loop turn: requests arrive (reads are answered from the fsm at once,
@@ -37,17 +38,6 @@ static void raftd_serve_read(struct raftd *rd, struct raftd_waiter *w);
 static uint64_t raftd_now(const struct raftd *rd)
 {
 	return ev_now_ms(rd->d->ev);
-}
-
-static char *raftd_strdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (p == NULL) {
-		log_errorx("out of memory");
-		abort();
-	}
-	return p;
 }
 
 /* --- replies --------------------------------------------------------------- */
@@ -331,21 +321,6 @@ static int raftd_propose_msg(struct raftd *rd, const struct msg *m, const struct
 	return 0;
 }
 
-/* A random version-4 UUID (a session's ID, as Consul's uuid.GenerateUUID). */
-static void raftd_uuid(char out[37])
-{
-	uint8_t b[16];
-	uint64_t a = daemon_random64(), c = daemon_random64();
-
-	memcpy(b, &a, 8);
-	memcpy(b + 8, &c, 8);
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-	         b[13], b[14], b[15]);
-}
-
 /* The session checks Consul's endpoint makes before Raft (session_endpoint.go). */
 static int raftd_session_precheck(struct raftd *rd, const struct ipc_from *from,
                                   struct msg_session *s)
@@ -356,7 +331,7 @@ static int raftd_session_precheck(struct raftd *rd, const struct ipc_from *from,
 
 	if (s->behavior == NULL || s->behavior[0] == '\0') {
 		free(s->behavior);
-		s->behavior = raftd_strdup("release");
+		s->behavior = xstrdup("release");
 	}
 	if (strcmp(s->behavior, "release") != 0 && strcmp(s->behavior, "delete") != 0) {
 		raftd_result(rd, from, 500, "Invalid Behavior setting '%s'", s->behavior);
@@ -378,13 +353,11 @@ static int raftd_session_precheck(struct raftd *rd, const struct ipc_from *from,
 	}
 	if (s->node == NULL || s->node[0] == '\0') {
 		free(s->node);
-		s->node = raftd_strdup(rd->d->conf.node_name);
+		s->node = xstrdup(rd->d->conf.node_name);
 	}
 	free(s->id);
-	s->id = malloc(37);
-	if (s->id == NULL)
-		abort();
-	raftd_uuid(s->id);
+	s->id = xmalloc(37);
+	daemon_uuid(s->id);
 	return 0;
 }
 
@@ -565,7 +538,7 @@ static void raftd_raft_config(struct raftd *rd, struct msg *reply)
 	reply->type = MSG_RAFT_CONFIG_REPLY;
 	r->meta.index = rd->raft ? raft_applied(rd->raft) : 0;
 	r->leader_addr =
-	    raftd_strdup(rd->leader != RAFT_NONE && rd->leader == rd->id ? rd->self_addr : "");
+	    xstrdup(rd->leader != RAFT_NONE && rd->leader == rd->id ? rd->self_addr : "");
 	if (c == NULL || c->n == 0)
 		return;
 	r->servers.v = calloc(c->n, sizeof(*r->servers.v));
@@ -578,16 +551,16 @@ static void raftd_raft_config(struct raftd *rd, struct msg *reply)
 
 		/* Until servers learn each other's names (Cluster issue) only this
 		 * server's own id and address are known; Consul shows "(unknown)". */
-		s->id = raftd_strdup(self ? rd->d->conf.node_id : "");
+		s->id = xstrdup(self ? rd->d->conf.node_id : "");
 		if (!self) {
 			char idbuf[32];
 
 			snprintf(idbuf, sizeof(idbuf), "%016" PRIx64, c->m[i].id);
 			free(s->id);
-			s->id = raftd_strdup(idbuf);
+			s->id = xstrdup(idbuf);
 		}
-		s->node = raftd_strdup(self ? rd->d->conf.node_name : "(unknown)");
-		s->address = raftd_strdup(self ? rd->self_addr : "");
+		s->node = xstrdup(self ? rd->d->conf.node_name : "(unknown)");
+		s->address = xstrdup(self ? rd->self_addr : "");
 		s->leader = c->m[i].id == rd->leader;
 		s->voter = c->m[i].voter;
 		s->last_index = self ? raft_last_index(rd->raft) : 0;

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "buf.h"
+#include "xalloc.h"
 
 /* Limits (habit 7). A snapshot record's key, like its value, came from one
  * entry (a service row is lower(node) SEP lower(id), each up to
@@ -73,54 +75,6 @@ struct store {
 };
 
 /* ---- helpers ---- */
-
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (p == NULL) {
-		fprintf(stderr, "store: out of memory (%zu bytes)\n", n);
-		abort();
-	}
-	return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (p == NULL) {
-		fprintf(stderr, "store: out of memory (%zu bytes)\n", n);
-		abort();
-	}
-	return p;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
@@ -198,7 +152,7 @@ static void sha256_block(struct sha256 *c, const uint8_t *p)
 	uint32_t w[64], a, b, d, e, f, g, h, cc;
 
 	for (int i = 0; i < 16; i++)
-		w[i] = get_be32(p + 4 * i);
+		w[i] = be32_get(p + 4 * i);
 	for (int i = 16; i < 64; i++) {
 		uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
 		uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
@@ -244,11 +198,11 @@ static void sha256_final(struct sha256 *c, uint8_t out[32])
 	uint8_t pad[72] = {0x80};
 	size_t k = (c->n < 56 ? 56 : 120) - c->n; /* to 56 mod 64 */
 
-	put_be64(pad + k, bits);
+	be64_put(pad + k, bits);
 	sha256_update(c, pad, k + 8);
 	assert(c->n == 0);
 	for (int i = 0; i < 8; i++)
-		put_be32(out + 4 * i, c->h[i]);
+		be32_put(out + 4 * i, c->h[i]);
 }
 
 void store_sha256(const void *data, size_t n, uint8_t out[32])
@@ -383,7 +337,7 @@ static int entry_decode(struct store *s, uint64_t index, const char *v, size_t v
 		                  (unsigned long long)index, vlen);
 	e->index = index;
 	e->type = (uint8_t)v[0];
-	e->term = get_be64((const uint8_t *)v + 1);
+	e->term = be64_get((const uint8_t *)v + 1);
 	e->len = (uint32_t)(vlen - ENTRY_HDR);
 	e->data = e->len > 0 ? (uint8_t *)v + ENTRY_HDR : NULL;
 	return 0;
@@ -395,9 +349,9 @@ static int log_read_term(struct store *s, uint64_t index, uint64_t *term)
 	uint8_t key[8];
 	size_t vlen = 0;
 	char *rerr = NULL;
-	struct raft_entry e;
+	struct raft_entry e = {0};
 
-	put_be64(key, index);
+	be64_put(key, index);
 	char *v = rocksdb_get_cf(s->db, s->ro, s->cf[CF_LOG], (const char *)key, 8, &vlen, &rerr);
 	if (rerr != NULL)
 		return store_fail(s, rerr, "read of log entry %llu", (unsigned long long)index);
@@ -435,8 +389,8 @@ static int meta_get(struct store *s, const char *key, uint8_t *buf, size_t size,
 
 static size_t snap_encode(uint8_t *buf, uint64_t index, uint64_t term, const struct raft_conf *c)
 {
-	put_be64(buf, index);
-	put_be64(buf + 8, term);
+	be64_put(buf, index);
+	be64_put(buf + 8, term);
 	size_t n = raft_conf_encode(c, buf + 16, RAFT_CONF_ENCODED_MAX);
 	assert(n > 0);
 	return 16 + n;
@@ -453,9 +407,9 @@ static int load_meta(struct store *s)
 	if (rc == 0) {
 		if (len != 24)
 			return store_fail(s, NULL, "meta hs: malformed value of %zu bytes", len);
-		s->hs.term = get_be64(buf);
-		s->hs.vote = get_be64(buf + 8);
-		s->hs.commit = get_be64(buf + 16);
+		s->hs.term = be64_get(buf);
+		s->hs.vote = be64_get(buf + 8);
+		s->hs.commit = be64_get(buf + 16);
 	}
 	if ((rc = meta_get(s, "applied", buf, sizeof(buf), &len)) < 0)
 		return -1;
@@ -463,16 +417,16 @@ static int load_meta(struct store *s)
 		if (len != 16)
 			return store_fail(s, NULL, "meta applied: malformed value of %zu bytes",
 			                  len);
-		s->applied_index = get_be64(buf);
-		s->applied_term = get_be64(buf + 8);
+		s->applied_index = be64_get(buf);
+		s->applied_term = be64_get(buf + 8);
 	}
 	if ((rc = meta_get(s, "snap", buf, sizeof(buf), &len)) < 0)
 		return -1;
 	if (rc == 0) {
 		if (len < 16 || raft_conf_decode(&s->snap.conf, buf + 16, len - 16) != 0)
 			return store_fail(s, NULL, "meta snap: malformed value of %zu bytes", len);
-		s->snap.index = get_be64(buf);
-		s->snap.term = get_be64(buf + 8);
+		s->snap.index = be64_get(buf);
+		s->snap.term = be64_get(buf + 8);
 	}
 
 	/* the log's physical bounds */
@@ -483,12 +437,12 @@ static int load_meta(struct store *s)
 	if (rocksdb_iter_valid(it)) {
 		const char *k = rocksdb_iter_key(it, &klen);
 		if (klen == 8)
-			lo = get_be64((const uint8_t *)k);
+			lo = be64_get((const uint8_t *)k);
 		rocksdb_iter_seek_to_last(it);
 		if (rocksdb_iter_valid(it)) {
 			k = rocksdb_iter_key(it, &klen);
 			if (klen == 8)
-				hi = get_be64((const uint8_t *)k);
+				hi = be64_get((const uint8_t *)k);
 		}
 	}
 	char *rerr = NULL;
@@ -650,9 +604,9 @@ static int batch_write(struct store *s, rocksdb_writebatch_t *b, bool sync, char
 static void batch_put_hs(rocksdb_writebatch_t *b, struct store *s, const struct raft_hard_state *hs)
 {
 	uint8_t v[24];
-	put_be64(v, hs->term);
-	put_be64(v + 8, hs->vote);
-	put_be64(v + 16, hs->commit);
+	be64_put(v, hs->term);
+	be64_put(v + 8, hs->vote);
+	be64_put(v + 16, hs->commit);
 	rocksdb_writebatch_put_cf(b, s->cf[CF_META], "hs", 2, (const char *)v, sizeof(v));
 }
 
@@ -689,16 +643,16 @@ int store_append(struct store *s, const struct raft_entry *e, size_t n,
 		uint64_t end = e[n - 1].index + 1;
 		if (end <= s->last) {
 			uint8_t lo[8], hi[8];
-			put_be64(lo, end);
-			put_be64(hi, s->last + 1);
+			be64_put(lo, end);
+			be64_put(hi, s->last + 1);
 			rocksdb_writebatch_delete_range_cf(b, s->cf[CF_LOG], (const char *)lo, 8,
 			                                   (const char *)hi, 8);
 		}
 		for (size_t i = 0; i < n; i++) {
 			uint8_t key[8], hdr[ENTRY_HDR];
-			put_be64(key, e[i].index);
+			be64_put(key, e[i].index);
 			hdr[0] = e[i].type;
-			put_be64(hdr + 1, e[i].term);
+			be64_put(hdr + 1, e[i].term);
 			const char *k = (const char *)key;
 			size_t klen = 8;
 			const char *vs[2] = {(const char *)hdr, (const char *)e[i].data};
@@ -744,8 +698,8 @@ static void batch_put_applied(rocksdb_writebatch_t *b, struct store *s, uint64_t
                               uint64_t term)
 {
 	uint8_t v[16];
-	put_be64(v, index);
-	put_be64(v + 8, term);
+	be64_put(v, index);
+	be64_put(v + 8, term);
 	rocksdb_writebatch_put_cf(b, s->cf[CF_META], "applied", 7, (const char *)v, sizeof(v));
 }
 
@@ -844,8 +798,8 @@ int store_compact(struct store *s, uint64_t index, uint64_t term, const struct r
 	bool drop = s->log_lo != 0 && cut > s->log_lo;
 	if (drop) {
 		uint8_t lo[8], hi[8];
-		put_be64(lo, 0);
-		put_be64(hi, cut);
+		be64_put(lo, 0);
+		be64_put(hi, cut);
 		rocksdb_writebatch_delete_range_cf(b, s->cf[CF_LOG], (const char *)lo, 8,
 		                                   (const char *)hi, 8);
 	}
@@ -912,7 +866,7 @@ static int log_read_range(struct store *s, uint64_t lo, uint64_t hi, uint64_t ma
 	char *rerr = NULL;
 	int rc = 0;
 
-	put_be64(key, lo);
+	be64_put(key, lo);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[CF_LOG]);
 	for (rocksdb_iter_seek(it, (const char *)key, 8); i < hi && *n < out_max;
 	     rocksdb_iter_next(it), i++) {
@@ -921,7 +875,7 @@ static int log_read_range(struct store *s, uint64_t lo, uint64_t hi, uint64_t ma
 		if (!rocksdb_iter_valid(it))
 			break;
 		const char *k = rocksdb_iter_key(it, &klen);
-		if (klen != 8 || get_be64((const uint8_t *)k) != i)
+		if (klen != 8 || be64_get((const uint8_t *)k) != i)
 			break;
 		const char *v = rocksdb_iter_value(it, &vlen);
 		if ((rc = entry_decode(s, i, v, vlen, &e)) != 0)
@@ -1072,14 +1026,14 @@ static void sw_u8(struct swriter *w, uint8_t v)
 static void sw_be32(struct swriter *w, uint32_t v)
 {
 	uint8_t b[4];
-	put_be32(b, v);
+	be32_put(b, v);
 	sw_put(w, b, 4);
 }
 
 static void sw_be64(struct swriter *w, uint64_t v)
 {
 	uint8_t b[8];
-	put_be64(b, v);
+	be64_put(b, v);
 	sw_put(w, b, 8);
 }
 
@@ -1095,14 +1049,14 @@ static int conf_at(struct store *s, rocksdb_readoptions_t *ro, uint64_t snap_ind
 
 	if (applied <= snap_index)
 		return 0;
-	put_be64(key, i);
+	be64_put(key, i);
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf[CF_LOG]);
 	for (rocksdb_iter_seek(it, (const char *)key, 8); i <= applied;
 	     rocksdb_iter_next(it), i++) {
 		size_t klen, vlen;
-		struct raft_entry e;
+		struct raft_entry e = {0};
 		const char *k = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &klen) : NULL;
-		if (k == NULL || klen != 8 || get_be64((const uint8_t *)k) != i) {
+		if (k == NULL || klen != 8 || be64_get((const uint8_t *)k) != i) {
 			rc = store_fail(s, NULL, "snapshot: log entry %llu missing",
 			                (unsigned long long)i);
 			break;
@@ -1177,8 +1131,8 @@ int store_snapshot_write(struct store *s, const char *path)
 		goto out;
 	}
 	if (v != NULL && vlen == 16) {
-		index = get_be64((const uint8_t *)v);
-		term = get_be64((const uint8_t *)v + 8);
+		index = be64_get((const uint8_t *)v);
+		term = be64_get((const uint8_t *)v + 8);
 	}
 	rocksdb_free(v);
 	v = rocksdb_get_cf(s->db, ro, s->cf[CF_META], "snap", 4, &vlen, &rerr);
@@ -1193,7 +1147,7 @@ int store_snapshot_write(struct store *s, const char *path)
 			store_fail(s, NULL, "snapshot %s: meta snap malformed", path);
 			goto out;
 		}
-		snap_index = get_be64((const uint8_t *)v);
+		snap_index = be64_get((const uint8_t *)v);
 	}
 	rocksdb_free(v);
 	if (conf_at(s, ro, snap_index, index, &conf) != 0)
@@ -1282,14 +1236,14 @@ static uint32_t sr_be32(struct sreader *r)
 {
 	uint8_t b[4];
 	sr_get(r, b, 4);
-	return get_be32(b);
+	return be32_get(b);
 }
 
 static uint64_t sr_be64(struct sreader *r)
 {
 	uint8_t b[8];
 	sr_get(r, b, 8);
-	return get_be64(b);
+	return be64_get(b);
 }
 
 /* Reads a header; 0 or -1 with the reason in why. */
