@@ -23,7 +23,10 @@ VERSION    := 0.1.0
 GIT_REV    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 PKGS       := libzmq msgpack yaml-0.1 libsystemd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+# httpd's own libraries (only httpd and its tests link them).
+HTTP_PKGS  := json-c libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(HTTP_PKGS))
+HTTP_LIBS  := $(shell pkg-config --libs $(HTTP_PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -78,6 +81,26 @@ TEST_store_OBJS := $(FSM_OBJS) $(filter %/store.o %/raft.o,$(call daemon_obj,raf
 TEST_store_LIBS := $(shell pkg-config --libs rocksdb)
 PKGLIBS_raftd := $(shell pkg-config --libs rocksdb)
 TEST_musterd_OBJS := $(call daemon_lib,musterd)
+# httpd: the pure modules (filter: ?filter expressions; hjson: Consul's JSON
+# shapes, durations, base64; hquery: paths and query strings) are tested and
+# fuzzed without the server.
+PKGLIBS_httpd := $(HTTP_LIBS)
+HTTPD_PURE_SRC := $(wildcard daemons/httpd/filter.c daemons/httpd/hjson.c daemons/httpd/hquery.c)
+HTTPD_PURE_OBJS := $(HTTPD_PURE_SRC:%.c=$(B)/obj/%.o)
+TEST_filter_OBJS := $(HTTPD_PURE_OBJS)
+TEST_filter_LIBS := $(HTTP_LIBS)
+TEST_hquery_OBJS := $(HTTPD_PURE_OBJS)
+TEST_hquery_LIBS := $(HTTP_LIBS)
+TEST_hjson_OBJS := $(HTTPD_PURE_OBJS)
+TEST_hjson_LIBS := $(HTTP_LIBS)
+FUZZ_filter_OBJS := $(HTTPD_PURE_OBJS)
+FUZZ_filter_LIBS := $(HTTP_LIBS)
+FUZZ_filter_SRC := $(HTTPD_PURE_SRC)
+# The request-path fuzz target links every httpd object but main (it calls
+# the route lookup, which names the handlers).
+FUZZ_http_OBJS := $(call daemon_lib,httpd)
+FUZZ_http_LIBS := $(HTTP_LIBS)
+FUZZ_http_SRC := $(filter-out %/main.c,$(call daemon_src,httpd))
 
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
 .SECONDEXPANSION:
@@ -145,7 +168,7 @@ fuzz:
 	clang -std=c11 -g -O1 -D_GNU_SOURCE -I. -Icommon -Iproto $(PKG_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined -DMUSTER_VERSION='"$(VERSION)"' \
 	  -DMUSTER_REVISION='"$(GIT_REV)"' -DMUSTER_LIBEXECDIR='"$(LIBEXECDIR)"' \
-	  -DMUSTER_SBINDIR='"$(SBINDIR)"' tests/fuzz/fuzz_$(T).c $(LIB_SRC) $(FUZZ_$(T)_SRC) $(PKG_LIBS) -lm -o $(B)/libfuzzer/fuzz_$(T)
+	  -DMUSTER_SBINDIR='"$(SBINDIR)"' tests/fuzz/fuzz_$(T).c $(LIB_SRC) $(FUZZ_$(T)_SRC) $(PKG_LIBS) $(FUZZ_$(T)_LIBS) -lm -o $(B)/libfuzzer/fuzz_$(T)
 	@mkdir -p $(B)/libfuzzer/new_$(T)
 	@# New inputs go to the scratch dir (libFuzzer writes into the first one);
 	@# copy a reproducer into tests/fuzz/corpus/$(T) by hand after a fix.
@@ -186,7 +209,7 @@ $(B)/obj/tests/unit/%.o: tests/unit/%.c
 $(B)/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay.o $(LIB) $$(FUZZ_$$*_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/obj/tests/fuzz/replay.o $(FUZZ_$*_OBJS) $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(B)/obj/tests/fuzz/replay.o $(FUZZ_$*_OBJS) $(LIB) $(LDLIBS) $(FUZZ_$*_LIBS)
 
 $(B)/tests/raft_sim: $(SIM_SRC:%.c=$(B)/obj/%.o) $(TEST_raft_OBJS) $(LIB)
 	@mkdir -p $(dir $@)

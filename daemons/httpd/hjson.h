@@ -1,0 +1,101 @@
+/* hjson.h: Consul's JSON on the wire: lenient field lookup, Go durations, base64, and the shapes of spec/http-api.md §2, pure. */
+#ifndef MUSTER_HTTPD_HJSON_H
+#define MUSTER_HTTPD_HJSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+
+struct json_object;
+
+#define HJSON_ERR_MAX   256
+#define HJSON_DEPTH_MAX 64 /* json_tokener depth for request bodies */
+
+/* --- reading request bodies (spec §1.3) ------------------------------------
+ * Field names match case-insensitively with '_' ignored, so "ServiceID",
+ * "serviceid" and "service_id" are one field; unknown fields are ignored;
+ * null or absent leaves the default. A value of the wrong type is an error
+ * whose text follows Go's encoding/json ("json: cannot unmarshal number into
+ * Go struct field .Node of type string"); the first error sticks. */
+struct hjson_dec {
+	bool failed;
+	char err[HJSON_ERR_MAX];
+};
+
+/* Parses a request body (any size the caller allowed); NULL with
+ * d->err set ("invalid character 'x' looking for beginning of value"-like
+ * json-c text) when malformed. An empty body, or a JSON null, gives NULL without error. */
+struct json_object *hjson_parse(struct hjson_dec *d, const char *body, size_t len);
+void hjson_fail(struct hjson_dec *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The member of o named name (the lenient match), NULL if absent or JSON
+ * null, or if o is not an object. */
+struct json_object *hjson_get(struct json_object *o, const char *name);
+/* Typed members: absent/null returns def (or NULL), a wrong type fails d.
+ * Strings are borrowed from o. */
+const char *hjson_get_str(struct hjson_dec *d, struct json_object *o, const char *name);
+bool hjson_get_bool(struct hjson_dec *d, struct json_object *o, const char *name, bool def);
+uint64_t hjson_get_u64(struct hjson_dec *d, struct json_object *o, const char *name, uint64_t def);
+int64_t hjson_get_i64(struct hjson_dec *d, struct json_object *o, const char *name, int64_t def);
+/* Copies into out (msg-owned memory, freed with the message); true if the
+ * member was present (an explicit [] counts as present: spec §10.7). */
+bool hjson_get_strlist(struct hjson_dec *d, struct json_object *o, const char *name,
+                       struct msg_strlist *out);
+bool hjson_get_strmap(struct hjson_dec *d, struct json_object *o, const char *name,
+                      struct msg_strmap *out);
+/* A duration: a Go duration string or a JSON number of nanoseconds
+ * (spec §1.3). Negative values fail. */
+uint64_t hjson_get_dur_ns(struct hjson_dec *d, struct json_object *o, const char *name,
+                          uint64_t def);
+
+/* Go's name of a JSON value's kind in its unmarshal errors: "bool",
+ * "number", "string", "array", "object", "null". */
+const char *hjson_kind(struct json_object *v);
+/* strconv.Quote (Go's %q) of n bytes of s, for error texts; malloc'd. */
+char *hjson_quote(const char *s, size_t n);
+
+/* --- Go durations and base64 ---------------------------------------------- */
+
+/* time.ParseDuration: "10s", "1.5s", "0.001s", "1h30m", "-2m", "0"; a bare
+ * number other than 0 is an error. 0, or -1 with why set. */
+int hjson_dur_parse_ns(const char *s, int64_t *ns, const char **why);
+/* time.Duration.String: "0s", "1.5s", "1m0s", "72h0m0s", "15ms". */
+void hjson_dur_format_ns(int64_t ns, char out[40]);
+
+/* Standard base64 with padding. encode returns a malloc'd string. decode
+ * fills out (malloc'd, *len) and returns 0, or -1 on bad input. */
+char *hjson_b64_encode(const uint8_t *p, size_t len);
+int hjson_b64_decode(const char *s, uint8_t **out, size_t *len);
+
+/* Serialises o: compact, or with ?pretty indented by 4 spaces and ending in
+ * a newline (spec §1.4); no "\/" escaping; uint64 exact. malloc'd. */
+char *hjson_write(struct json_object *o, bool pretty, size_t *len);
+
+/* --- records to Consul's JSON (spec §2) ------------------------------------
+ * Each returns a new object the caller owns. Lists are [] never null where
+ * §1.4 says so. */
+struct json_object *hjson_kv_entry(const struct msg_kv_entry *e);          /* DirEntry §2.8 */
+struct json_object *hjson_node(const struct msg_node *n);                  /* Node §2.1 */
+struct json_object *hjson_node_service(const struct msg_service *s);       /* NodeService §2.4 */
+struct json_object *hjson_catalog_service(const struct msg_node *n,
+                                          const struct msg_service *s);    /* CatalogService §2.5 */
+struct json_object *hjson_check(const struct msg_check *c);                /* HealthCheck §2.6 */
+struct json_object *hjson_svc_entry(const struct msg_svc_entry *e);        /* ServiceEntry §2.7 */
+struct json_object *hjson_session(const struct msg_session *s);            /* Session §2.9 */
+
+/* --- Consul's JSON to records (catalog register §4.1, txn §8.3) ------------
+ * Fill out from o with the lenient rules above; strings are copied
+ * (msg-owned). node_meta_key: "NodeMeta" in catalog register, "Meta" in a
+ * txn Node op. */
+void hjson_dec_node(struct hjson_dec *d, struct json_object *o, const char *node_meta_key,
+                    struct msg_node *out);
+/* A catalog service (name field "Service"; ID defaults are the caller's). */
+void hjson_dec_service(struct hjson_dec *d, struct json_object *o, struct msg_service *out);
+/* A HealthCheck-shaped check with its Definition (durations as strings or
+ * ns numbers). */
+void hjson_dec_check(struct hjson_dec *d, struct json_object *o, struct msg_check *out);
+void hjson_dec_check_def(struct hjson_dec *d, struct json_object *o, struct msg_check_def *out);
+
+#endif
