@@ -11,6 +11,7 @@ PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 SBINDIR    ?= $(PREFIX)/sbin
 LIBEXECDIR ?= $(PREFIX)/libexec/muster
+DATADIR    ?= $(PREFIX)/share
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
@@ -39,7 +40,7 @@ EXTRA_LDFLAGS ?=
 ALL_CFLAGS := -std=c11 $(WARN) $(OPT) -D_GNU_SOURCE -I. -Icommon -Iproto \
               -DMUSTER_VERSION='"$(VERSION)"' -DMUSTER_REVISION='"$(GIT_REV)"' \
               -DMUSTER_LIBEXECDIR='"$(LIBEXECDIR)"' -DMUSTER_SBINDIR='"$(SBINDIR)"' \
-              $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
+              -DMUSTER_DATADIR='"$(DATADIR)"' $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
 LDLIBS     := $(PKG_LIBS) -lm $(EXTRA_LDFLAGS)
 
 DAEMONS    := raftd gossipd httpd dnsd healthd musterd

@@ -56,6 +56,21 @@ void daemon_stat_add(struct msg_daemon_stats *out, const char *name, unsigned ki
 	out->stats.n++;
 }
 
+void daemon_log_tap(enum log_level level, const char *line, void *arg)
+{
+	const struct daemon_log_pub *lp = arg;
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_LOG_LINE;
+	m.u.log_line.daemon = (char *)lp->name;
+	m.u.log_line.level = (uint64_t)level;
+	m.u.log_line.line = (char *)line;
+	/* A failure is the PUB's HWM or a frame too big: the line still went
+	 * to stderr, and log.c keeps what ipc_publish logs out of the tap. */
+	ipc_publish(lp->pub, &m);
+}
+
 static void daemon_stop(struct daemon *d, const char *why)
 {
 	if (d->stopping)
@@ -252,6 +267,7 @@ static void daemon_lifeline_gone(struct ev *ev, void *arg)
 int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 {
 	struct daemon d;
+	struct daemon_log_pub log_pub;
 	enum log_level lvl = LOG_LEVEL_INFO;
 	enum cmdline_result cr;
 	int rc = 1, attached;
@@ -293,6 +309,9 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	d.pub = ipc_pub_new(d.run_dir, ops->name);
 	if (d.rpc == NULL || d.pub == NULL)
 		goto out;
+	log_pub.pub = d.pub;
+	log_pub.name = ops->name;
+	log_set_tap(daemon_log_tap, &log_pub);
 	if (ops->start != NULL && ops->start(&d) != 0) {
 		log_errorx("cannot start");
 		goto out;
@@ -306,6 +325,7 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	if (ops->stop != NULL)
 		ops->stop(&d);
 out:
+	log_set_tap(NULL, NULL);
 	ipc_server_free(d.rpc);
 	ipc_pub_free(d.pub);
 	if (d.ev != NULL)

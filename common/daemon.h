@@ -7,6 +7,7 @@
 
 #include "conf.h"
 #include "ipc.h"
+#include "log.h"
 #include "msg.h"
 #include "rundir.h"
 
@@ -73,6 +74,18 @@ bool daemon_answer_probe(struct ipc_server *s, const struct ipc_from *from, stru
 /* Applies a LOG_LEVEL request: 0, or -1 after answering 400 for an
  * unknown level. The caller sends the success reply. */
 int daemon_set_log_level(struct ipc_server *s, const struct ipc_from *from, const char *level);
+
+/* The log tap of every bus member (spec/http-api.md §3.9): each line it
+ * logs is published on its PUB as LOG_LINE {daemon, level, line}, which
+ * httpd subscribes to while a /v1/agent/monitor stream is open (ZeroMQ
+ * drops the frames at the publisher when nobody subscribes). arg is a
+ * struct daemon_log_pub; daemon_main installs it, musterd does for its own
+ * PUB. Remove it (log_set_tap(NULL, NULL)) before freeing the PUB. */
+struct daemon_log_pub {
+	struct ipc_pub *pub;
+	const char *name;
+};
+void daemon_log_tap(enum log_level level, const char *line, void *arg);
 
 /* Appends one statistic to out (the stats hook's helper). */
 void daemon_stat_add(struct msg_daemon_stats *out, const char *name, unsigned kind, double value);

@@ -16,6 +16,9 @@ static enum log_level log_level_cur = LOG_LEVEL_INFO;
 static bool log_journal;
 static void (*log_sink)(enum log_level, const char *, void *);
 static void *log_sink_arg;
+static void (*log_tap)(enum log_level, const char *, void *);
+static void *log_tap_arg;
+static bool log_in_tap; /* the tap is running: its own lines skip it */
 
 static const char *const log_names[] = {"trace", "debug", "info", "warn", "error"};
 /* sd-daemon(3) priority prefixes: debug 7, info 6, warning 4, err 3. */
@@ -87,6 +90,12 @@ void log_set_sink(void (*sink)(enum log_level, const char *, void *), void *arg)
 	log_sink_arg = arg;
 }
 
+void log_set_tap(void (*tap)(enum log_level, const char *, void *), void *arg)
+{
+	log_tap = tap;
+	log_tap_arg = arg;
+}
+
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
@@ -113,6 +122,11 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 		fprintf(stderr, "%s.%03ldZ [%-5s] %s[%d]: %s\n", stamp, ts.tv_nsec / 1000000,
 		        log_names[level], log_name, (int)getpid(), line);
+	}
+	if (log_tap != NULL && !log_in_tap) {
+		log_in_tap = true;
+		log_tap(level, line, log_tap_arg);
+		log_in_tap = false;
 	}
 	errno = saved;
 }

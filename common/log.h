@@ -27,6 +27,13 @@ const char *log_level_name(enum log_level level);
 /* Tests capture lines here; NULL restores stderr. */
 void log_set_sink(void (*sink)(enum log_level, const char *line, void *arg), void *arg);
 
+/* A tap sees every line emitted (those that pass the level), without the
+ * timestamp, after it went to stderr or the sink: daemons publish it as
+ * LOG_LINE for /v1/agent/monitor (spec/http-api.md §3.9). A line the tap
+ * itself logs goes to stderr (or the sink) only, never to the tap again.
+ * NULL removes it; one tap per process. */
+void log_set_tap(void (*tap)(enum log_level, const char *line, void *arg), void *arg);
+
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level level, const char *fmt, va_list ap);
 /* ..._errno variants append ": strerror(errno)". */

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gofmt.h"
 #include "hjson.h"
 #include "log.h"
 #include "xalloc.h"
@@ -564,7 +565,7 @@ static struct json_object *api_self_stats(const struct conf *c, const struct api
 			else if (!s->known_leader)
 				snprintf(v, sizeof(v), "never");
 			else
-				hjson_dur_format_ns((int64_t)(s->last_contact_ms * 1000000), v);
+				gofmt_dur_format_ns((int64_t)(s->last_contact_ms * 1000000), v);
 			api_add_str(raft, "last_contact", v);
 		}
 		api_add_str(raft, "protocol_version", "3");
@@ -867,9 +868,10 @@ void api_agent_metrics(struct http_req *r)
  * common/daemon.c); httpd subscribes to all six PUBs, its own included,
  * only while a monitor is open, and writes each line to every monitor whose
  * level it passes. A daemon taps the lines it emits, so a monitor sees a
- * level only down to the agent's log_level. A client that reads too slowly
- * loses lines (http_stream_write caps what is queued), and is told how
- * many once it catches up. */
+ * level only down to the agent's log_level. A line is stamped when httpd
+ * gets it (the bus message carries no time), a millisecond or so late. A
+ * client that reads too slowly loses lines (http_stream_write caps what is
+ * queued), and is told how many once it catches up. */
 
 struct http_monitor {
 	struct httpd *h;

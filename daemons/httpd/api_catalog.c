@@ -221,10 +221,7 @@ static void api_catalog_nodes_done(struct http_req *r, enum ipc_status st, struc
 	for (uint32_t i = 0; i < nr->nodes.n; i++) {
 		struct json_object *e = hjson_node(&nr->nodes.v[i]);
 
-		if (http_filter_ok(r, e))
-			json_object_array_add(a, e);
-		else
-			json_object_put(e);
+		http_filter_append(r, a, e);
 	}
 	http_set_meta(r, &nr->meta);
 	http_reply_json(r, 200, a);
@@ -425,10 +422,7 @@ static void api_catalog_service_done(struct http_req *r, enum ipc_status st, str
 		struct json_object *e =
 		    hjson_catalog_service(&sr->entries.v[i].node, &sr->entries.v[i].service);
 
-		if (http_filter_ok(r, e))
-			json_object_array_add(a, e);
-		else
-			json_object_put(e);
+		http_filter_append(r, a, e);
 	}
 	http_set_meta(r, &sr->meta);
 	http_reply_json(r, 200, a);
@@ -519,10 +513,7 @@ static void api_catalog_node_services_done(struct http_req *r, enum ipc_status s
 	for (uint32_t i = 0; i < nr->services.n; i++) {
 		struct json_object *e = hjson_node_service(&nr->services.v[i]);
 
-		if (http_filter_ok(r, e))
-			json_object_array_add(svcs, e);
-		else
-			json_object_put(e);
+		http_filter_append(r, svcs, e);
 	}
 	json_object_object_add(o, "Node", hjson_node(&nr->node));
 	json_object_object_add(o, "Services", svcs);

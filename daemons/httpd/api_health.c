@@ -26,10 +26,7 @@ static void api_health_checks_done(struct http_req *r, enum ipc_status st, struc
 	for (uint32_t i = 0; i < cr->checks.n; i++) {
 		struct json_object *e = hjson_check(&cr->checks.v[i]);
 
-		if (http_filter_ok(r, e))
-			json_object_array_add(a, e);
-		else
-			json_object_put(e);
+		http_filter_append(r, a, e);
 	}
 	http_set_meta(r, &cr->meta);
 	http_reply_json(r, 200, a);
@@ -108,10 +105,7 @@ static void api_health_service_done(struct http_req *r, enum ipc_status st, stru
 		 * and Checks.* of it. */
 		struct json_object *e = hjson_svc_entry(&sr->entries.v[i]);
 
-		if (http_filter_ok(r, e))
-			json_object_array_add(a, e);
-		else
-			json_object_put(e);
+		http_filter_append(r, a, e);
 	}
 	http_set_meta(r, &sr->meta);
 	http_reply_json(r, 200, a);

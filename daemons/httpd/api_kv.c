@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gofmt.h"
 #include "hjson.h"
 #include "xalloc.h"
 
@@ -112,7 +113,7 @@ static int api_kv_parse_u64(struct http_req *r, const char *v, uint64_t *out)
 	for (const char *p = v; *p != '\0'; p++)
 		if (*p < '0' || *p > '9')
 			digits = false;
-	q = hjson_quote(v, strlen(v));
+	q = gofmt_quote(v, strlen(v));
 	/* All digits and still refused: it overflowed. */
 	http_reply_errorf(r, 500, "strconv.ParseUint: parsing %s: %s", q,
 	                  digits ? "value out of range" : "invalid syntax");

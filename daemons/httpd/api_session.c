@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gofmt.h"
 #include "hjson.h"
 #include "xalloc.h"
 
@@ -36,7 +37,7 @@ static uint64_t api_session_lock_delay(struct hjson_dec *d, struct json_object *
 		return API_SESSION_LOCK_DELAY_NS;
 	switch (json_object_get_type(v)) {
 	case json_type_string:
-		if (hjson_dur_parse_ns(json_object_get_string(v), &ns, &why) != 0) {
+		if (gofmt_dur_parse_ns(json_object_get_string(v), &ns, &why) != 0) {
 			hjson_fail(d, "%s", why != NULL ? why : "invalid duration");
 			return 0;
 		}

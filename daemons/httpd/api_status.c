@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "gofmt.h"
 #include "hjson.h"
 
 /* All of these read raftd's Raft configuration (RAFT_CONFIG_REPLY): the
@@ -183,7 +184,7 @@ static void api_operator_autopilot_health_done(struct http_req *r, enum ipc_stat
 		voters += s->voter;
 		healthy_voters += s->voter && s->healthy;
 		healthy = healthy && s->healthy;
-		hjson_dur_format_ns((int64_t)(s->last_contact_ms * 1000000), dur);
+		gofmt_dur_format_ns((int64_t)(s->last_contact_ms * 1000000), dur);
 		api_status_rfc3339(s->stable_since_unix_ms, since);
 		json_object_object_add(e, "ID", json_object_new_string(s->id));
 		json_object_object_add(e, "Name", json_object_new_string(s->node));

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gofmt.h"
 #include "hjson.h"
 #include "xalloc.h"
 
@@ -345,7 +346,7 @@ void api_txn(struct http_req *r)
 		const struct msg_txn_op *op = &t->ops.v[i];
 
 		if (strcmp(op->kind, "KV") == 0 && op->kv.value.len > max_value) {
-			char *q = hjson_quote(op->kv.key, strlen(op->kv.key));
+			char *q = gofmt_quote(op->kv.key, strlen(op->kv.key));
 
 			http_reply_errorf(r, 413,
 			                  "Value for key %s is too large (%zu > %" PRIu64 " bytes)",

@@ -1,5 +1,6 @@
 /* filter.c: the ?filter expression language (go-bexpr subset, http-api.md §1.8): parse, match. */
 #include "filter.h"
+#include "hquery.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -212,17 +213,6 @@ static bool filter_accept_kw(struct filter_parser *p, const char *kw)
 
 /* --- string literals --- */
 
-static int filter_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static size_t filter_utf8_put(char *out, uint32_t cp)
 {
 	if (cp < 0x80) {
@@ -311,7 +301,7 @@ static int filter_escape(struct filter_parser *p, char *out, size_t *olen)
 		return -1;
 	}
 	for (int i = 0; i < digits; i++) {
-		int d = p->pos < p->len ? filter_hex(p->s[p->pos]) : -1;
+		int d = p->pos < p->len ? hquery_hexval(p->s[p->pos]) : -1;
 
 		if (d < 0 || d >= base) {
 			filter_expected(p, p->pos, base == 8 ? "an octal digit" : "a hex digit");

@@ -53,16 +53,8 @@ uint64_t hjson_get_dur_ns(struct hjson_dec *d, struct json_object *o, const char
 /* Go's name of a JSON value's kind in its unmarshal errors: "bool",
  * "number", "string", "array", "object", "null". */
 const char *hjson_kind(struct json_object *v);
-/* strconv.Quote (Go's %q) of n bytes of s, for error texts; malloc'd. */
-char *hjson_quote(const char *s, size_t n);
 
-/* --- Go durations and base64 ---------------------------------------------- */
-
-/* time.ParseDuration: "10s", "1.5s", "0.001s", "1h30m", "-2m", "0"; a bare
- * number other than 0 is an error. 0, or -1 with why set. */
-int hjson_dur_parse_ns(const char *s, int64_t *ns, const char **why);
-/* time.Duration.String: "0s", "1.5s", "1m0s", "72h0m0s", "15ms". */
-void hjson_dur_format_ns(int64_t ns, char out[40]);
+/* --- base64 (Go durations and quoting: common/gofmt.h) ---------------------------------------------- */
 
 /* Standard base64 with padding. encode returns a malloc'd string. decode
  * fills out (malloc'd, *len) and returns 0, or -1 on bad input. */

@@ -6,7 +6,7 @@
 
 #include "xalloc.h"
 
-static int hquery_hex(char c)
+int hquery_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -24,8 +24,8 @@ static char *hquery_unescape_n(const char *s, size_t n, bool plus_is_space, size
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (c == '%') {
-			int hi = i + 1 < n ? hquery_hex(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hquery_hex(s[i + 2]) : -1;
+			int hi = i + 1 < n ? hquery_hexval(s[i + 1]) : -1;
+			int lo = i + 2 < n ? hquery_hexval(s[i + 2]) : -1;
 			if (hi < 0 || lo < 0) {
 				free(out);
 				return NULL;

@@ -21,6 +21,9 @@ struct hquery {
 	size_t n;
 };
 
+/* The value of one hex digit, or -1. */
+int hquery_hexval(char c);
+
 /* Percent-decodes s (NUL-terminated) into a fresh string; plus_is_space for
  * query components. NULL when an escape is malformed ("%zz", "%4"). The
  * result may hold NUL bytes only if the input had "%00": *len_out tells. */

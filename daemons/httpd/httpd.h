@@ -24,6 +24,9 @@ struct MHD_Daemon;
 #define HTTPD_BODY_MAX_OTHER  (1u << 20)   /* a body of an endpoint with no size rule of its own */
 #define HTTPD_HEADERS_MAX     64           /* response headers of one request */
 #define HTTPD_MHD_TICK_MS     500          /* MHD_run at least this often */
+#define HTTPD_MHD_RUNS_PER_TURN 8          /* MHD_run again while it has ready sockets */
+#define HTTPD_STREAM_POLL_MS  2000         /* a quiet stream checks its client is still there */
+#define HTTPD_STREAM_BLOCK    (64u << 10)  /* bytes MHD takes from a stream at once */
 #define HTTPD_CONN_MEMORY     (128u << 10) /* MHD's pool per connection: request line, headers, args */
 #define HTTPD_IDLE_TIMEOUT_S  660          /* > max wait 10 min + jitter: a blocking reply is not cut */
 #define HTTPD_CALL_TIMEOUT_MS 10000        /* a bus call that does not block */
@@ -163,6 +166,10 @@ bool http_reply_bus_error(struct http_req *r, enum ipc_status st, const struct m
 
 /* Whether elem passes r->filter (true without a filter). */
 bool http_filter_ok(const struct http_req *r, struct json_object *elem);
+/* Appends elem to the JSON array list when it passes r->filter, else
+ * drops it; takes elem. */
+void http_filter_append(const struct http_req *r, struct json_object *list,
+                        struct json_object *elem);
 
 /* A request body as JSON (NULL for an empty body); on a decode error
  * answers 400 "Request decode failed: <reason>" and sets *failed. */

@@ -16,6 +16,7 @@
 
 #include "ev.h"
 #include "filter.h"
+#include "gofmt.h"
 #include "hjson.h"
 #include "log.h"
 #include "xalloc.h"
@@ -36,6 +37,7 @@ struct http_stream {
 	struct http_req *r;
 	struct MHD_Connection *conn;
 	struct buf out;
+	size_t off; /* bytes of out already handed to MHD */
 	bool ended;
 	bool suspended;
 	uint64_t dropped;
@@ -151,6 +153,15 @@ void http_set_meta(struct http_req *r, const struct msg_query_meta *m)
 bool http_filter_ok(const struct http_req *r, struct json_object *elem)
 {
 	return r->filter == NULL || filter_match(r->filter, elem);
+}
+
+void http_filter_append(const struct http_req *r, struct json_object *list,
+                        struct json_object *elem)
+{
+	if (http_filter_ok(r, elem))
+		json_object_array_add(list, elem);
+	else
+		json_object_put(elem);
 }
 
 struct json_object *http_body_json(struct http_req *r, bool *failed)
@@ -388,7 +399,7 @@ static int http_parse_query_opts(struct http_req *r)
 	if (v != NULL) {
 		int64_t ns;
 		const char *why;
-		if (hjson_dur_parse_ns(v, &ns, &why) != 0 || ns < 0) {
+		if (gofmt_dur_parse_ns(v, &ns, &why) != 0 || ns < 0) {
 			http_reply_text(r, 400, "Invalid wait time");
 			return -1;
 		}
@@ -400,7 +411,7 @@ static int http_parse_query_opts(struct http_req *r)
 	if (v != NULL) {
 		int64_t ns;
 		const char *why;
-		if (hjson_dur_parse_ns(v, &ns, &why) != 0 || ns < 0) {
+		if (gofmt_dur_parse_ns(v, &ns, &why) != 0 || ns < 0) {
 			http_reply_errorf(r, 400, "Invalid max_stale value \"%s\"", v);
 			return -1;
 		}
@@ -622,7 +633,7 @@ static enum MHD_Result http_queue(struct http_req *r)
 {
 	struct MHD_Response *resp;
 	if (r->stream != NULL) {
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, http_stream_read,
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTPD_STREAM_BLOCK, http_stream_read,
 		                                         r->stream, http_stream_free_cb);
 	} else {
 		resp = MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"",
@@ -720,7 +731,17 @@ static void http_stream_poll(struct ev *ev, void *arg)
 {
 	struct http_stream *s = arg;
 	(void)ev;
-	s->poll_timer = ev_timer_add(s->h->d->ev, 2000, http_stream_poll, s);
+	s->poll_timer = ev_timer_add(s->h->d->ev, HTTPD_STREAM_POLL_MS, http_stream_poll, s);
+	/* MHD does not read a connection it is sending on, so a client that
+	 * left a quiet stream is seen here: end of file on a peek. */
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL) {
+		char c;
+		ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			s->ended = true;
+	}
 	http_stream_resume(s);
 }
 
@@ -743,7 +764,7 @@ struct http_stream *http_stream_start(struct http_req *r, const char *content_ty
 	http_header(r, "Content-Type", content_type);
 	r->status = 200;
 	r->replied = true;
-	s->poll_timer = ev_timer_add(r->h->d->ev, 2000, http_stream_poll, s);
+	s->poll_timer = ev_timer_add(r->h->d->ev, HTTPD_STREAM_POLL_MS, http_stream_poll, s);
 	return s;
 }
 
@@ -751,11 +772,17 @@ int http_stream_write(struct http_stream *s, const void *p, size_t len)
 {
 	if (s->ended)
 		return -1;
-	if (s->out.len + len > HTTPD_MONITOR_BUF_MAX) {
+	if (s->off > 0 && s->out.len + len > s->out.cap) {
+		/* Compact only when the space is needed: sent bytes are not
+		 * moved once per chunk. */
+		buf_consume(&s->out, s->off);
+		s->off = 0;
+	}
+	if (buf_append(&s->out, p, len) != 0) {
+		s->out.err = false; /* the sticky error would refuse every later line */
 		s->dropped++;
 		return -1;
 	}
-	buf_append(&s->out, p, len);
 	http_stream_resume(s);
 	return 0;
 }
@@ -770,10 +797,14 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct http_stream *s = cls;
 	(void)pos;
-	if (s->out.len > 0) {
-		size_t n = s->out.len < max ? s->out.len : max;
-		memcpy(out, s->out.p, n);
-		buf_consume(&s->out, n);
+	if (s->out.len > s->off) {
+		size_t n = s->out.len - s->off < max ? s->out.len - s->off : max;
+		memcpy(out, s->out.p + s->off, n);
+		s->off += n;
+		if (s->off == s->out.len) {
+			s->out.len = 0;
+			s->off = 0;
+		}
 		return (ssize_t)n;
 	}
 	if (s->ended)
@@ -818,7 +849,14 @@ static void httpd_run_mhd(struct httpd *h)
 	MHD_UNSIGNED_LONG_LONG next = HTTPD_MHD_TICK_MS, t;
 	bool has = false;
 	for (size_t i = 0; i < h->n_mhd; i++) {
-		MHD_run(h->mhd[i]);
+		/* MHD handles a bounded number of ready sockets per run and
+		 * keeps the rest on its own ready list: a timeout of 0 says so,
+		 * and it runs again (a few times, then the loop's turn). */
+		for (int k = 0; k < HTTPD_MHD_RUNS_PER_TURN; k++) {
+			MHD_run(h->mhd[i]);
+			if (MHD_get_timeout(h->mhd[i], &t) != MHD_YES || t > 0)
+				break;
+		}
 		if (MHD_get_timeout(h->mhd[i], &t) == MHD_YES) {
 			if (!has || t < next)
 				next = t;

@@ -281,6 +281,7 @@ static void musterd_cleanup(struct musterd *m)
 	for (int i = 0; i < SUP_CHILDREN; i++)
 		ipc_client_free(m->children[i].bus);
 	ipc_server_free(m->rpc);
+	log_set_tap(NULL, NULL);
 	ipc_pub_free(m->pub);
 	ipc_ctx_term();
 	if (m->pid_fd >= 0) {
@@ -302,6 +303,7 @@ static void musterd_cleanup(struct musterd *m)
 int main(int argc, char **argv)
 {
 	struct musterd m;
+	struct daemon_log_pub log_pub;
 	enum log_level lvl = LOG_LEVEL_INFO;
 	enum cmdline_result cr;
 
@@ -347,6 +349,10 @@ int main(int argc, char **argv)
 	m.pub = ipc_pub_new(m.run_dir, "musterd");
 	if (m.rpc == NULL || m.pub == NULL || ctl_open(&m) != 0)
 		goto fail;
+	/* musterd's lines reach /v1/agent/monitor as the daemons' do. */
+	log_pub.pub = m.pub;
+	log_pub.name = "musterd";
+	log_set_tap(daemon_log_tap, &log_pub);
 	musterd_banner(&m);
 	sup_init(&m);
 	sup_start_all(&m);

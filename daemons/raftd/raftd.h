@@ -63,6 +63,10 @@ struct raftd {
 	uint64_t leader, term;
 	bool is_leader, self_reg_due;
 	uint64_t last_contact_ms; /* when the leader was last heard from */
+	/* Unix ms of the last change of this server's autopilot health
+	 * (spec §8.5 StableSince): start, becoming or ceasing to be leader,
+	 * learning or losing its leader. */
+	uint64_t stable_since_unix_ms;
 
 	struct raftd_pending *pend;
 	size_t pend_head, pend_n, pend_cap;

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -529,6 +531,72 @@ static uint64_t raftd_effective(const struct msg_query_opts *q)
 	return q && q->consistency <= 2 ? q->consistency : 0;
 }
 
+static uint64_t raftd_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The id /v1/operator/raft/configuration shows for a member: this server's
+ * node ID; another's Raft id in hex until servers learn each other's node
+ * IDs and addresses (Cluster issue; Consul shows "(unknown)" nodes too). */
+static void raftd_member_id(const struct raftd *rd, uint64_t id, char *out, size_t size)
+{
+	if (id == rd->id)
+		snprintf(out, size, "%s", rd->d->conf.node_id ? rd->d->conf.node_id : "");
+	else
+		snprintf(out, size, "%016" PRIx64, id);
+}
+
+static const char *raftd_member_addr(const struct raftd *rd, uint64_t id)
+{
+	return id == rd->id ? rd->self_addr : "";
+}
+
+/* The term of the entry at index, 0 when the log no longer holds it. */
+static uint64_t raftd_term_at(struct raftd *rd, uint64_t index)
+{
+	uint64_t t = 0;
+
+	if (index == 0 || rd->rs.term(rd->rs.arg, index, &t) != 0)
+		return 0;
+	return t;
+}
+
+/* One member as autopilot sees it (spec §8.5; Consul's ServerHealth). This
+ * server: the leader is in contact with itself and healthy; a follower is
+ * healthy while it heard from its leader within
+ * autopilot.last_contact_threshold. Another server, seen from the leader:
+ * its log position from the replication progress; its contact is unknown
+ * until the transport between servers exists (Cluster issue), so it counts
+ * as never contacted, hence unhealthy (what Consul's autopilot reports for
+ * a server whose stats it cannot fetch). */
+static void raftd_member_health(struct raftd *rd, uint64_t id, struct msg_raft_server *s)
+{
+	struct raft_progress_info pi;
+
+	if (id == rd->id) {
+		s->last_index = raft_last_index(rd->raft);
+		s->last_term = raftd_term_at(rd, s->last_index);
+		if (rd->is_leader) {
+			s->last_contact_ms = 0;
+			s->healthy = true;
+		} else if (rd->leader != RAFT_NONE && rd->last_contact_ms != 0) {
+			s->last_contact_ms = raftd_now(rd) - rd->last_contact_ms;
+			s->healthy =
+			    s->last_contact_ms <= rd->d->conf.autopilot.last_contact_threshold_ms;
+		}
+		s->stable_since_unix_ms = rd->stable_since_unix_ms;
+		return;
+	}
+	if (rd->is_leader && raft_progress(rd->raft, id, &pi) == 0) {
+		s->last_index = pi.match;
+		s->last_term = raftd_term_at(rd, pi.match);
+	}
+}
+
 static void raftd_raft_config(struct raftd *rd, struct msg *reply)
 {
 	const struct raft_conf *c = rd->raft ? raft_conf_latest(rd->raft) : NULL;
@@ -541,30 +609,92 @@ static void raftd_raft_config(struct raftd *rd, struct msg *reply)
 	    xstrdup(rd->leader != RAFT_NONE && rd->leader == rd->id ? rd->self_addr : "");
 	if (c == NULL || c->n == 0)
 		return;
-	r->servers.v = calloc(c->n, sizeof(*r->servers.v));
-	if (r->servers.v == NULL)
-		return;
+	r->servers.v = xcalloc(c->n, sizeof(*r->servers.v));
 	r->servers.n = c->n;
 	for (uint32_t i = 0; i < c->n; i++) {
 		struct msg_raft_server *s = &r->servers.v[i];
-		bool self = c->m[i].id == rd->id;
+		uint64_t id = c->m[i].id;
+		char idbuf[64];
 
-		/* Until servers learn each other's names (Cluster issue) only this
-		 * server's own id and address are known; Consul shows "(unknown)". */
-		s->id = xstrdup(self ? rd->d->conf.node_id : "");
-		if (!self) {
-			char idbuf[32];
-
-			snprintf(idbuf, sizeof(idbuf), "%016" PRIx64, c->m[i].id);
-			free(s->id);
-			s->id = xstrdup(idbuf);
-		}
-		s->node = xstrdup(self ? rd->d->conf.node_name : "(unknown)");
-		s->address = xstrdup(self ? rd->self_addr : "");
-		s->leader = c->m[i].id == rd->leader;
+		raftd_member_id(rd, id, idbuf, sizeof(idbuf));
+		s->id = xstrdup(idbuf);
+		s->node = xstrdup(id == rd->id ? rd->d->conf.node_name : "(unknown)");
+		s->address = xstrdup(raftd_member_addr(rd, id));
+		s->leader = id == rd->leader;
 		s->voter = c->m[i].voter;
-		s->last_index = self ? raft_last_index(rd->raft) : 0;
+		raftd_member_health(rd, id, s);
 	}
+}
+
+/* DELETE /v1/operator/raft/peer (spec §8.5; Consul's RaftRemovePeerByID
+ * and ...ByAddress): the server is looked up in the latest configuration,
+ * then a configuration without it is proposed; the caller gets
+ * WRITE_REPLY once that entry is committed (raftd_apply), like a write. */
+static void raftd_remove_peer(struct raftd *rd, const struct ipc_from *from, struct msg *m)
+{
+	const char *want_id = m->u.raft_remove_peer.id, *want_addr = m->u.raft_remove_peer.address;
+	bool by_id = want_id != NULL && want_id[0] != '\0';
+	const struct raft_conf *c;
+	struct raftd_pending p;
+	uint64_t index = 0, found = RAFT_NONE;
+	int rc;
+
+	if (!by_id && (want_addr == NULL || want_addr[0] == '\0')) {
+		raftd_result(rd, from, 400,
+		             "Must specify either ?id with the server's ID or ?address with "
+		             "IP:port of peer to remove");
+		return;
+	}
+	if (!rd->is_leader) {
+		raftd_result(rd, from, 500, "No cluster leader");
+		return;
+	}
+	c = raft_conf_latest(rd->raft);
+	for (uint32_t i = 0; i < c->n && found == RAFT_NONE; i++) {
+		char idbuf[64];
+
+		raftd_member_id(rd, c->m[i].id, idbuf, sizeof(idbuf));
+		if (by_id ? strcasecmp(idbuf, want_id) == 0
+		          : strcmp(raftd_member_addr(rd, c->m[i].id), want_addr) == 0)
+			found = c->m[i].id;
+	}
+	if (found == RAFT_NONE) {
+		if (by_id)
+			raftd_result(rd, from, 500,
+			             "id \"%s\" was not found in the Raft configuration", want_id);
+		else
+			raftd_result(rd, from, 500,
+			             "address \"%s\" was not found in the Raft configuration",
+			             want_addr);
+		return;
+	}
+	rc = raft_propose_conf(rd->raft, RAFT_CONF_REMOVE, found, &index);
+	if (rc == RAFT_ERR_CONF_INVALID) {
+		/* The member is there: it is the last voter, whose removal
+		 * would leave nobody to commit anything. */
+		raftd_result(rd, from, 500,
+		             "cannot remove %s: it is the only voter in the Raft configuration",
+		             by_id ? want_id : want_addr);
+		return;
+	}
+	if (rc != RAFT_OK) {
+		raftd_result(rd, from, 500, "%s",
+		             rc == RAFT_ERR_NOT_LEADER ? "No cluster leader" : raft_status_str(rc));
+		return;
+	}
+	log_info("removing server %016" PRIx64 " from the Raft configuration (entry %" PRIu64
+	         ", asked by %s)",
+	         found, index, from->name);
+	memset(&p, 0, sizeof(p));
+	p.index = index;
+	p.term = raft_term(rd->raft);
+	p.from = *from;
+	if (raftd_pending_push(rd, &p) != 0) {
+		log_warnx("proposal %" PRIu64 ": pending queue full, no reply", index);
+		raftd_result(rd, from, 503, "raftd: too many writes in flight");
+	}
+	rd->proposals++;
+	raftd_kick(rd);
 }
 
 /* Runs the read now and answers, or holds it when it blocks (spec §1.10):
@@ -872,6 +1002,13 @@ static void raftd_apply(struct raftd *rd, const struct raft_entry *e, size_t n)
 				have_reply = reply.type != MSG_NONE;
 				msg_free(&cmd);
 			}
+		} else if (e[i].type == RAFT_ENTRY_CONF) {
+			/* A membership change (RAFT_REMOVE_PEER) is answered as a
+			 * write once committed; the core already uses it. */
+			reply.type = MSG_WRITE_REPLY;
+			reply.u.write_reply.index = e[i].index;
+			reply.u.write_reply.ok = true;
+			have_reply = true;
 		}
 		rd->applied_entries++;
 		/* Proposals below this index were lost (a new leader overwrote
@@ -960,6 +1097,9 @@ static void raftd_on_soft(struct raftd *rd, const struct raft_soft_state *ss)
 	bool was = rd->is_leader;
 	struct msg ev;
 
+	if ((ss->leader != RAFT_NONE) != (rd->leader != RAFT_NONE) ||
+	    (ss->role == RAFT_LEADER) != rd->is_leader)
+		rd->stable_since_unix_ms = raftd_unix_ms(); /* autopilot health changed */
 	rd->leader = ss->leader;
 	rd->is_leader = ss->role == RAFT_LEADER;
 	rd->term = raft_term(rd->raft);
@@ -1237,6 +1377,7 @@ int raftd_start(struct raftd *rd, struct daemon *d)
 	}
 	fsm_changes_clear(rd->fsm);
 	rd->id = raftd_id_from_node_id(c->node_id);
+	rd->stable_since_unix_ms = raftd_unix_ms();
 	if (store_is_empty(rd->store) && (c->dev_mode || c->bootstrap)) {
 		struct raft_conf conf = {.n = 1, .m = {{.id = rd->id, .voter = true}}};
 
@@ -1320,7 +1461,8 @@ bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
 	bool is_write = fsm_is_write(m) && m->type != MSG_TOMBSTONE_REAP;
 	bool is_read = !is_write && raftd_req_opts(m) != NULL;
 
-	if (!is_read && !is_write && m->type != MSG_SESSION_RENEW)
+	if (!is_read && !is_write && m->type != MSG_SESSION_RENEW &&
+	    m->type != MSG_RAFT_REMOVE_PEER)
 		return false;
 	if (!rd->server) {
 		raftd_result(rd, from, 503,
@@ -1332,7 +1474,9 @@ bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
 		raftd_result(rd, from, 503, "raftd: storage failed, restarting");
 		return true;
 	}
-	if (m->type == MSG_SESSION_RENEW)
+	if (m->type == MSG_RAFT_REMOVE_PEER)
+		raftd_remove_peer(rd, from, m);
+	else if (m->type == MSG_SESSION_RENEW)
 		raftd_renew(rd, from, m);
 	else if (is_read)
 		raftd_read(rd, from, m);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "daemons/httpd/filter.h"
+#include "gofmt.h"
 #include "daemons/httpd/hjson.h"
 #include "daemons/httpd/hquery.h"
 #include "daemons/httpd/httpd.h"
@@ -84,8 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			char out[40];
 			(void)hquery_parse_u64(query.v[i].value, &u);
 			(void)hquery_parse_bool(query.v[i].value, &b);
-			if (hjson_dur_parse_ns(query.v[i].value, &ns, &why) == 0)
-				hjson_dur_format_ns(ns, out);
+			if (gofmt_dur_parse_ns(query.v[i].value, &ns, &why) == 0)
+				gofmt_dur_format_ns(ns, out);
 		}
 		const char *fx = hquery_get(&query, "filter");
 		char err[256];

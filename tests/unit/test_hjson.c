@@ -1,5 +1,6 @@
 /* test_hjson.c: Consul's JSON (spec/http-api.md §1.3, §1.4, §2): parsing, lenient lookup, Go
  * durations, base64, every shape, the decoders. */
+#include "gofmt.h"
 #include "daemons/httpd/hjson.h"
 
 #include <stdarg.h>
@@ -469,7 +470,7 @@ START_TEST(test_dur_parse)
 	const struct dur_case *c = &dur_cases[_i];
 	int64_t ns = 12345;
 	const char *why = NULL;
-	int rc = hjson_dur_parse_ns(c->in, &ns, &why);
+	int rc = gofmt_dur_parse_ns(c->in, &ns, &why);
 
 	if (c->err == NULL) {
 		ck_assert_msg(rc == 0, "%s: %s", c->in, why);
@@ -517,7 +518,7 @@ START_TEST(test_dur_format)
 {
 	char out[40];
 
-	hjson_dur_format_ns(fmt_cases[_i].ns, out);
+	gofmt_dur_format_ns(fmt_cases[_i].ns, out);
 	ck_assert_str_eq(out, fmt_cases[_i].out);
 }
 END_TEST
@@ -538,8 +539,8 @@ START_TEST(test_dur_round_trip)
 		ns = (int64_t)(x >> (i % 64));
 		if (i % 3 == 0)
 			ns = -ns;
-		hjson_dur_format_ns(ns, out);
-		ck_assert_msg(hjson_dur_parse_ns(out, &back, &why) == 0, "%s: %s", out, why);
+		gofmt_dur_format_ns(ns, out);
+		ck_assert_msg(gofmt_dur_parse_ns(out, &back, &why) == 0, "%s: %s", out, why);
 		ck_assert_msg(back == ns, "%s: %lld != %lld", out, (long long)back, (long long)ns);
 	}
 }

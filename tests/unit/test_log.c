@@ -119,6 +119,68 @@ START_TEST(log_journal_prefix_only_on_the_journal_stream)
 }
 END_TEST
 
+static char tapped[512];
+static int taps, tap_level;
+
+static void tap(enum log_level level, const char *line, void *arg)
+{
+	snprintf(tapped, sizeof(tapped), "%s", line);
+	tap_level = (int)level;
+	taps++;
+	if (arg != NULL)
+		log_warnx("tap saw: %s", line); /* a tap that logs (ipc_publish can) */
+}
+
+/* spec/http-api.md §3.9: the tap gets every line that is emitted, with its
+ * level and without the timestamp, and the sink or stderr still gets it. */
+START_TEST(log_tap_sees_every_emitted_line)
+{
+	log_init("t", LOG_LEVEL_INFO);
+	log_set_sink(sink, NULL);
+	log_set_tap(tap, NULL);
+	taps = lines = 0;
+	log_debug("below the level");
+	ck_assert_int_eq(taps, 0);
+	log_info("kept %d", 7);
+	ck_assert_int_eq(taps, 1);
+	ck_assert_str_eq(tapped, "kept 7");
+	ck_assert_int_eq(tap_level, LOG_LEVEL_INFO);
+	ck_assert_int_eq(lines, 1);
+	errno = EACCES;
+	log_error("open %s", "f");
+	ck_assert_str_eq(tapped, "open f: Permission denied");
+	ck_assert_int_eq(tap_level, LOG_LEVEL_ERROR);
+	ck_assert_int_eq(errno, EACCES);
+	log_set_tap(NULL, NULL);
+	log_warnx("after removal");
+	ck_assert_int_eq(taps, 2);
+	ck_assert_int_eq(lines, 3);
+	log_set_sink(NULL, NULL);
+}
+END_TEST
+
+/* A tap that logs: its own line goes to the sink but not to the tap again
+ * (no recursion), and the next ordinary line reaches the tap as before. */
+START_TEST(log_tap_does_not_recurse)
+{
+	log_init("t", LOG_LEVEL_INFO);
+	log_set_sink(sink, NULL);
+	log_set_tap(tap, (void *)1);
+	taps = lines = 0;
+	log_info("one");
+	ck_assert_int_eq(taps, 1);
+	ck_assert_str_eq(tapped, "one");
+	ck_assert_int_eq(lines, 2);
+	ck_assert_str_eq(last, "tap saw: one");
+	log_info("two");
+	ck_assert_int_eq(taps, 2);
+	ck_assert_str_eq(tapped, "two");
+	ck_assert_int_eq(lines, 4);
+	log_set_tap(NULL, NULL);
+	log_set_sink(NULL, NULL);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -130,6 +192,8 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, log_level_names_parse);
 	tcase_add_test(tc, log_long_line_is_cut_not_overflowed);
 	tcase_add_test(tc, log_journal_prefix_only_on_the_journal_stream);
+	tcase_add_test(tc, log_tap_sees_every_emitted_line);
+	tcase_add_test(tc, log_tap_does_not_recurse);
 	suite_add_tcase(s, tc);
 	return s;
 }
