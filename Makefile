@@ -82,6 +82,9 @@ TEST_store_OBJS := $(FSM_OBJS) $(filter %/store.o %/raft.o,$(call daemon_obj,raf
 TEST_store_LIBS := $(shell pkg-config --libs rocksdb)
 PKGLIBS_raftd := $(shell pkg-config --libs rocksdb)
 TEST_musterd_OBJS := $(call daemon_lib,musterd)
+# tests/helpers/mkstore: a raftd store with a given Raft configuration.
+HELPER_mkstore_OBJS := $(TEST_store_OBJS)
+HELPER_mkstore_LIBS := $(TEST_store_LIBS)
 # httpd: the pure modules (filter: ?filter expressions; hjson: Consul's JSON
 # shapes, durations, base64; hquery: paths and query strings) are tested and
 # fuzzed without the server.
@@ -224,10 +227,10 @@ $(B)/tests/lib%.so: tests/fault/%.c
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) -std=c11 $(WARN) -O2 -g -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
 
-$(B)/tests/%: $(B)/obj/tests/helpers/%.o $(LIB)
+$(B)/tests/%: $(B)/obj/tests/helpers/%.o $(LIB) $$(HELPER_$$*_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $< $(HELPER_$*_OBJS) $(LIB) $(LDLIBS) $(HELPER_$*_LIBS)
 
 install: all
 	@$(MAKE) --no-print-directory install-files

@@ -165,6 +165,22 @@ bool daemon_answer_probe(struct ipc_server *s, const struct ipc_from *from, stru
 	return true;
 }
 
+int daemon_set_monitor_level(struct ipc_server *s, const struct ipc_from *from, const char *level)
+{
+	enum log_level lvl;
+
+	if (level == NULL || level[0] == '\0') {
+		log_set_tap_level(-1);
+		return 0;
+	}
+	if (log_level_parse(level, &lvl) != 0) {
+		ipc_reply_result(s, from, 400, "unknown log level");
+		return -1;
+	}
+	log_set_tap_level((int)lvl);
+	return 0;
+}
+
 int daemon_set_log_level(struct ipc_server *s, const struct ipc_from *from, const char *level)
 {
 	enum log_level lvl;
@@ -213,6 +229,10 @@ static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from,
 		return;
 	case MSG_LOG_LEVEL:
 		if (daemon_set_log_level(s, from, m->u.log_level.level) == 0)
+			ipc_reply_result(s, from, 200, "");
+		return;
+	case MSG_MONITOR_LEVEL:
+		if (daemon_set_monitor_level(s, from, m->u.monitor_level.level) == 0)
 			ipc_reply_result(s, from, 200, "");
 		return;
 	case MSG_SHUTDOWN:

@@ -87,6 +87,9 @@ struct daemon_log_pub {
 };
 void daemon_log_tap(enum log_level level, const char *line, void *arg);
 
+/* Applies a MONITOR_LEVEL request (log_set_tap_level; "" resets): 0, or
+ * -1 after answering 400. The caller sends the success reply. */
+int daemon_set_monitor_level(struct ipc_server *s, const struct ipc_from *from, const char *level);
 /* Appends one statistic to out (the stats hook's helper). */
 void daemon_stat_add(struct msg_daemon_stats *out, const char *name, unsigned kind, double value);
 

@@ -18,6 +18,7 @@ static void (*log_sink)(enum log_level, const char *, void *);
 static void *log_sink_arg;
 static void (*log_tap)(enum log_level, const char *, void *);
 static void *log_tap_arg;
+static int log_tap_level = -1; /* -1: the tap follows log_level_cur */
 static bool log_in_tap; /* the tap is running: its own lines skip it */
 
 static const char *const log_names[] = {"trace", "debug", "info", "warn", "error"};
@@ -96,18 +97,27 @@ void log_set_tap(void (*tap)(enum log_level, const char *, void *), void *arg)
 	log_tap_arg = arg;
 }
 
+void log_set_tap_level(int level)
+{
+	log_tap_level = level;
+}
+
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	int saved = errno;
 	int n;
+	bool to_tap = log_tap != NULL && !log_in_tap &&
+	              (int)level >= (log_tap_level >= 0 ? log_tap_level : (int)log_level_cur);
 
-	if (level < log_level_cur)
+	if (level < log_level_cur && !to_tap)
 		return;
 	n = vsnprintf(line, sizeof(line), fmt, ap);
 	if (n < 0)
 		snprintf(line, sizeof(line), "(log format error)");
-	if (log_sink != NULL) {
+	if (level < log_level_cur) {
+		/* Only a monitor asked for this one. */
+	} else if (log_sink != NULL) {
 		log_sink(level, line, log_sink_arg);
 	} else if (log_journal) {
 		fprintf(stderr, "<%d>%s: [%s] %s\n", log_prio[level], log_name, log_names[level],
@@ -123,7 +133,7 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		fprintf(stderr, "%s.%03ldZ [%-5s] %s[%d]: %s\n", stamp, ts.tv_nsec / 1000000,
 		        log_names[level], log_name, (int)getpid(), line);
 	}
-	if (log_tap != NULL && !log_in_tap) {
+	if (to_tap) {
 		log_in_tap = true;
 		log_tap(level, line, log_tap_arg);
 		log_in_tap = false;

@@ -33,6 +33,10 @@ void log_set_sink(void (*sink)(enum log_level, const char *line, void *arg), voi
  * itself logs goes to stderr (or the sink) only, never to the tap again.
  * NULL removes it; one tap per process. */
 void log_set_tap(void (*tap)(enum log_level, const char *line, void *arg), void *arg);
+/* Lines down to level go to the tap even when they are below the log
+ * level (a monitor at debug on an agent at info); -1: the tap follows the
+ * log level. */
+void log_set_tap_level(int level);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level level, const char *fmt, va_list ap);

@@ -867,8 +867,9 @@ void api_agent_metrics(struct http_req *r)
  * Every daemon publishes its log lines as LOG_LINE on its PUB (the log tap,
  * common/daemon.c); httpd subscribes to all six PUBs, its own included,
  * only while a monitor is open, and writes each line to every monitor whose
- * level it passes. A daemon taps the lines it emits, so a monitor sees a
- * level only down to the agent's log_level. A line is stamped when httpd
+ * level it passes. Every daemon taps the lines it emits down to the
+ * lowest level an open monitor asks for (MONITOR_LEVEL), whatever the
+ * agent's log_level. A line is stamped when httpd
  * gets it (the bus message carries no time), a millisecond or so late. A
  * client that reads too slowly loses lines (http_stream_write caps what is
  * queued), and is told how many once it catches up. */
@@ -1022,6 +1023,36 @@ static void api_monitor_unlink(struct http_monitor *mon)
 	h->n_monitors--;
 }
 
+static void api_monitor_level_done(void *arg, enum ipc_status st, struct msg *reply)
+{
+	(void)arg;
+	if (st != IPC_OK)
+		log_warnx("monitor: musterd did not take the monitor level: %s", ipc_status_str(st));
+	else if (reply->type == MSG_RESULT && reply->u.result.status != 200)
+		log_warnx("monitor: setting the monitor level: %s", reply->u.result.error);
+}
+
+/* Tells every daemon (through musterd's fan-out) the lowest level an open
+ * monitor wants, so a monitor at debug gets debug lines from an agent
+ * logging at info, as Consul's does; "" again once the last one closes. */
+static void api_monitor_level_sync(struct httpd *h)
+{
+	int want = -1;
+	struct msg m;
+
+	for (struct http_monitor *mon = h->monitors; mon != NULL; mon = mon->next)
+		if (want < 0 || (int)mon->level < want)
+			want = (int)mon->level;
+	if (want == h->monitor_level || h->musterd == NULL)
+		return;
+	h->monitor_level = want;
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_MONITOR_LEVEL;
+	m.u.monitor_level.level = (char *)(want < 0 ? "" : log_level_name((enum log_level)want));
+	if (ipc_call(h->musterd, &m, HTTPD_CALL_TIMEOUT_MS, api_monitor_level_done, NULL) != 0)
+		log_warnx("monitor: cannot send the monitor level to musterd");
+}
+
 /* The stream is gone (client closed, or the end at shutdown): from MHD's
  * loop, never from inside a subscription's callback; the guard is for a
  * future caller that would. */
@@ -1032,6 +1063,8 @@ static void api_monitor_on_close(void *arg)
 
 	api_monitor_unlink(mon);
 	free(mon);
+	if (!h->d->stopping)
+		api_monitor_level_sync(h);
 	if (h->n_monitors == 0 && !api_monitor_in_event)
 		api_monitor_subs_close(h);
 }
@@ -1070,6 +1103,15 @@ void api_agent_monitor(struct http_req *r)
 	h->monitors = mon;
 	h->n_monitors++;
 	api_monitor_subs_open(h);
+	api_monitor_level_sync(h);
+}
+
+/* At httpd's start: a previous httpd may have died with monitors open,
+ * leaving the daemons tapping lines down to their level; reset it. */
+void api_agent_monitors_init(struct httpd *h)
+{
+	h->monitor_level = -2;
+	api_monitor_level_sync(h);
 }
 
 /* At httpd's stop: every stream ends (their on_close frees the monitors

@@ -197,6 +197,7 @@ struct httpd {
 	struct http_stream *streams;   /* live streaming responses */
 	struct http_monitor *monitors; /* /v1/agent/monitor streams (api_agent.c) */
 	size_t n_monitors;
+	int monitor_level; /* the MONITOR_LEVEL last sent: -1 none, -2 not known */
 	struct ipc_sub *log_subs[6];  /* LOG_LINE of every daemon, while monitors exist */
 	uint64_t start_unix_ms;
 	/* counters for STATS */
@@ -262,6 +263,7 @@ void api_not_built(struct http_req *r);
 void api_ui(struct http_req *r);
 void api_root(struct http_req *r);
 /* api_agent.c: monitor plumbing the core calls. */
+void api_agent_monitors_init(struct httpd *h);
 void api_agent_monitors_fini(struct httpd *h);
 
 /* --- streaming responses (monitor) --------------------------------------

@@ -971,6 +971,7 @@ int httpd_start(struct httpd *h, struct daemon *d)
 		log_errorx("http: cannot open the bus clients");
 		return -1;
 	}
+	api_agent_monitors_init(h);
 	const struct conf *c = &d->conf;
 	if (c->ports.http <= 0) {
 		log_info("http: ports.http is disabled; no HTTP listener");

@@ -1,4 +1,4 @@
-/* bus.c: musterd.rpc (RELOAD, LEAVE, SHUTDOWN, LOG_LEVEL, STATS, STATUS) and the fan-out. */
+/* bus.c: musterd.rpc (RELOAD, LEAVE, SHUTDOWN, LOG_LEVEL, MONITOR_LEVEL, STATS, STATUS) and the fan-out. */
 #include "musterd.h"
 #include "daemon.h"
 #include "ev.h"
@@ -278,6 +278,10 @@ void bus_on_request(struct ipc_server *s, const struct ipc_from *from, struct ms
 	case MSG_LOG_LEVEL:
 		/* Answered once every daemon has its new level too. */
 		if (daemon_set_log_level(s, from, msg->u.log_level.level) == 0)
+			bus_fanout(m, from, msg);
+		return;
+	case MSG_MONITOR_LEVEL:
+		if (daemon_set_monitor_level(s, from, msg->u.monitor_level.level) == 0)
 			bus_fanout(m, from, msg);
 		return;
 	case MSG_LEAVE:

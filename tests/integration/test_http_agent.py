@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from httpfix import agent, assert_text, c, http, p  # noqa: F401
+from httpfix import HttpAgent, agent, assert_text, c, http, p  # noqa: F401
 
 MONITOR_DEADLINE = 5.0  # s to see a log line caused on purpose
 
@@ -125,6 +125,28 @@ def test_monitor_streams_log_lines(agent, http):
         s.close()
     # The agent still serves after the client went away.
     assert http.get("/v1/status/leader").status_code == 200
+
+
+def test_monitor_below_the_agent_log_level():
+    """A monitor at debug on an agent logging at info gets debug lines
+    (Consul's monitor does); the agent's own log stays at info."""
+    a = HttpAgent(config={"log_level": "info"}).boot()
+    try:
+        s, buf = monitor_open(a, "?loglevel=debug")
+        try:
+            # musterd logs each child state change at debug.
+            deadline = time.monotonic() + MONITOR_DEADLINE
+            while b"[DEBUG] musterd: dnsd:" not in buf:
+                assert time.monotonic() < deadline, "no debug line: %r" % buf[-2000:]
+                a.ctl("restart", "dnsd")
+                buf = monitor_read(s, buf, b"[DEBUG] musterd: dnsd:",
+                                   min(deadline, time.monotonic() + 1.0))
+        finally:
+            s.close()
+        with open(a.log_path, "rb") as f:
+            assert b"[debug]" not in f.read()
+    finally:
+        a.stop()
 
 
 def test_monitor_bad_log_level(http):

@@ -181,6 +181,35 @@ START_TEST(log_tap_does_not_recurse)
 }
 END_TEST
 
+/* A monitor below the log level (MONITOR_LEVEL): the tap gets the lower
+ * lines, stderr (the sink) does not; above it, the tap gets less. */
+START_TEST(log_tap_level_is_its_own)
+{
+	log_init("t", LOG_LEVEL_INFO);
+	log_set_sink(sink, NULL);
+	log_set_tap(tap, NULL);
+	taps = lines = 0;
+	log_set_tap_level(LOG_LEVEL_DEBUG);
+	log_debug("for the monitor only");
+	ck_assert_int_eq(taps, 1);
+	ck_assert_str_eq(tapped, "for the monitor only");
+	ck_assert_int_eq(lines, 0);
+	log_trace("below both");
+	ck_assert_int_eq(taps, 1);
+	log_set_tap_level(LOG_LEVEL_ERROR);
+	log_warnx("for stderr only");
+	ck_assert_int_eq(taps, 1);
+	ck_assert_int_eq(lines, 1);
+	log_set_tap_level(-1);
+	log_debug("neither");
+	log_info("both");
+	ck_assert_int_eq(taps, 2);
+	ck_assert_int_eq(lines, 2);
+	log_set_tap(NULL, NULL);
+	log_set_sink(NULL, NULL);
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -194,6 +223,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, log_journal_prefix_only_on_the_journal_stream);
 	tcase_add_test(tc, log_tap_sees_every_emitted_line);
 	tcase_add_test(tc, log_tap_does_not_recurse);
+	tcase_add_test(tc, log_tap_level_is_its_own);
 	suite_add_tcase(s, tc);
 	return s;
 }
