@@ -24,8 +24,10 @@ struct MHD_Daemon;
 #define HTTPD_BODY_MAX_OTHER  (1u << 20)   /* a body of an endpoint with no size rule of its own */
 #define HTTPD_HEADERS_MAX     64           /* response headers of one request */
 #define HTTPD_MHD_TICK_MS     500          /* MHD_run at least this often */
+#define HTTPD_MHD_LOG_PER_S   10           /* libmicrohttpd's messages logged per second */
 #define HTTPD_MHD_RUNS_PER_TURN 8          /* MHD_run again while it has ready sockets */
 #define HTTPD_STREAM_POLL_MS  2000         /* a quiet stream checks its client is still there */
+#define HTTPD_SUSPEND_POLL_MS 1000         /* so does a request waiting on the bus */
 #define HTTPD_STREAM_BLOCK    (64u << 10)  /* bytes MHD takes from a stream at once */
 #define HTTPD_CONN_MEMORY     (128u << 10) /* MHD's pool per connection: request line, headers, args */
 #define HTTPD_IDLE_TIMEOUT_S  660          /* > max wait 10 min + jitter: a blocking reply is not cut */
@@ -112,7 +114,9 @@ struct http_req {
 
 	/* Bus call in flight (core-private). */
 	bool suspended;
-	bool closed; /* the client went away while suspended */
+	bool closed; /* the client went away while suspended: answered, not resumed again */
+	bool orphan; /* MHD let go of it with a bus call in flight: the call frees it */
+	struct http_req *susp_next, **susp_pprev; /* httpd's list of suspended requests */
 	char call_peer[IPC_NAME_MAX];
 	void (*call_done)(struct http_req *r, enum ipc_status st, struct msg *reply);
 	void *arg; /* the handler's own state across a call */
@@ -190,11 +194,15 @@ struct httpd {
 	size_t n_mhd;
 	uint64_t mhd_timer;
 	bool kick_pending;
+	uint64_t mhd_log_sec, mhd_log_n, mhd_log_dropped;
 	struct ipc_client *raftd;
 	struct ipc_client *musterd;
 	struct ipc_client *healthd;
 	struct ipc_client *gossipd;
 	struct http_stream *streams;   /* live streaming responses */
+	struct http_req *suspended;    /* requests waiting on the bus */
+	uint64_t suspend_timer;
+	uint64_t clients_gone;
 	struct http_monitor *monitors; /* /v1/agent/monitor streams (api_agent.c) */
 	size_t n_monitors;
 	int monitor_level; /* the MONITOR_LEVEL last sent: -1 none, -2 not known */

@@ -29,6 +29,7 @@
  * never a thread. */
 
 static void httpd_run_mhd(struct httpd *h);
+static void http_req_free(struct http_req *r);
 
 /* --- streams (monitor) --------------------------------------------------- */
 
@@ -215,12 +216,63 @@ static struct ipc_client *http_client(struct httpd *h, const char *peer)
 	return NULL;
 }
 
+static void http_suspend(struct http_req *r)
+{
+	struct httpd *h = r->h;
+	r->suspended = true;
+	MHD_suspend_connection(r->conn);
+	r->susp_next = h->suspended;
+	if (h->suspended != NULL)
+		h->suspended->susp_pprev = &r->susp_next;
+	r->susp_pprev = &h->suspended;
+	h->suspended = r;
+}
+
 static void http_resume(struct http_req *r)
 {
 	if (r->suspended) {
 		r->suspended = false;
+		*r->susp_pprev = r->susp_next;
+		if (r->susp_next != NULL)
+			r->susp_next->susp_pprev = r->susp_pprev;
+		r->susp_next = NULL;
+		r->susp_pprev = NULL;
 		MHD_resume_connection(r->conn);
 		httpd_kick(r->h);
+	}
+}
+
+/* Whether the client of a connection MHD is not reading has gone: end of
+ * file (or an error) on a peek. */
+static bool http_client_gone(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char c;
+	if (ci == NULL)
+		return false;
+	ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* A client that left a blocking query must not hold its connection (and
+ * its place under http_max_conns_per_client) until the wait ends, up to
+ * 10 minutes: suspended requests are checked every HTTPD_SUSPEND_POLL_MS
+ * and a gone one is resumed with a reply MHD fails to send, which closes
+ * it. Its bus call still ends on its own; the callback then frees it. */
+static void http_poll_suspended(struct ev *ev, void *arg)
+{
+	struct httpd *h = arg;
+	(void)ev;
+	h->suspend_timer = ev_timer_add(h->d->ev, HTTPD_SUSPEND_POLL_MS, http_poll_suspended, h);
+	for (struct http_req *r = h->suspended, *next; r != NULL; r = next) {
+		next = r->susp_next;
+		if (!http_client_gone(r->conn))
+			continue;
+		r->closed = true;
+		h->clients_gone++;
+		http_reply_text(r, 503, "the client went away");
+		http_resume(r);
 	}
 }
 
@@ -230,6 +282,13 @@ static void http_call_cb(void *arg, enum ipc_status st, struct msg *reply)
 	void (*done)(struct http_req *, enum ipc_status, struct msg *) = r->call_done;
 	r->call_done = NULL;
 	r->h->in_flight--;
+	if (r->orphan) {
+		/* MHD is done with its connection (the client went away). */
+		http_req_free(r);
+		return;
+	}
+	if (r->closed)
+		return; /* answered already; MHD frees it when it lets go */
 	if (done != NULL)
 		done(r, st, reply);
 	if (!r->replied && r->call_done == NULL) {
@@ -604,11 +663,9 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
 	if (r == NULL)
 		return;
 	if (r->call_done != NULL) {
-		/* Cannot happen while suspended; if MHD ends the request with a
-		 * call in flight anyway (shutdown), the callback must not find a
-		 * freed request: leave it to leak rather than crash. */
-		log_warnx("http %s: request ended with a bus call in flight", r->path ? r->path : "");
-		r->closed = true;
+		/* Its client went away during a bus call (http_poll_suspended):
+		 * the call's callback frees it. */
+		r->orphan = true;
 		return;
 	}
 	if (r->stream != NULL)
@@ -662,8 +719,7 @@ static void http_dispatch(struct http_req *r)
 	if (r->replied)
 		return;
 	if (r->call_done != NULL) {
-		r->suspended = true;
-		MHD_suspend_connection(r->conn);
+		http_suspend(r);
 		return;
 	}
 	log_errorx("http %s %s: handler gave no answer", r->method_str, r->path);
@@ -705,10 +761,28 @@ static enum MHD_Result http_on_access(void *cls, struct MHD_Connection *conn, co
 	return MHD_YES;
 }
 
+/* MHD's own messages (connection limits reached, requests too big): a
+ * flood of clients must not become a flood of log lines, so at most
+ * HTTPD_MHD_LOG_PER_S a second, then one line saying how many were not
+ * written. */
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	(void)cls;
+	struct httpd *h = cls;
+	uint64_t sec = ev_clock_ms() / 1000;
 	char line[512];
+
+	if (sec != h->mhd_log_sec) {
+		if (h->mhd_log_dropped > 0)
+			log_warnx("http server: %llu more messages not logged",
+			          (unsigned long long)h->mhd_log_dropped);
+		h->mhd_log_sec = sec;
+		h->mhd_log_n = 0;
+		h->mhd_log_dropped = 0;
+	}
+	if (h->mhd_log_n++ >= HTTPD_MHD_LOG_PER_S) {
+		h->mhd_log_dropped++;
+		return;
+	}
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
 	log_warnx("http server: %s", line);
@@ -734,14 +808,8 @@ static void http_stream_poll(struct ev *ev, void *arg)
 	s->poll_timer = ev_timer_add(s->h->d->ev, HTTPD_STREAM_POLL_MS, http_stream_poll, s);
 	/* MHD does not read a connection it is sending on, so a client that
 	 * left a quiet stream is seen here: end of file on a peek. */
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci != NULL) {
-		char c;
-		ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-			s->ended = true;
-	}
+	if (http_client_gone(s->conn))
+		s->ended = true;
 	http_stream_resume(s);
 }
 
@@ -972,6 +1040,7 @@ int httpd_start(struct httpd *h, struct daemon *d)
 		return -1;
 	}
 	api_agent_monitors_init(h);
+	h->suspend_timer = ev_timer_add(d->ev, HTTPD_SUSPEND_POLL_MS, http_poll_suspended, h);
 	const struct conf *c = &d->conf;
 	if (c->ports.http <= 0) {
 		log_info("http: ports.http is disabled; no HTTP listener");
@@ -1015,6 +1084,8 @@ void httpd_stop(struct httpd *h)
 	if (h->mhd_timer != 0)
 		ev_timer_del(h->d->ev, h->mhd_timer);
 	h->mhd_timer = 0;
+	ev_timer_del(h->d->ev, h->suspend_timer);
+	h->suspend_timer = 0;
 }
 
 void httpd_stats(struct httpd *h, struct msg_daemon_stats *out)
@@ -1025,6 +1096,7 @@ void httpd_stats(struct httpd *h, struct msg_daemon_stats *out)
 	daemon_stat_add(out, "http_responses_5xx", 1, (double)h->responses_5xx);
 	daemon_stat_add(out, "http_blocking_queries", 1, (double)h->blocking);
 	daemon_stat_add(out, "http_bus_errors", 1, (double)h->bus_errors);
+	daemon_stat_add(out, "http_clients_gone", 1, (double)h->clients_gone);
 	daemon_stat_add(out, "http_calls_in_flight", 0, (double)h->in_flight);
 	daemon_stat_add(out, "http_monitors", 0, (double)h->n_monitors);
 }
