@@ -136,12 +136,14 @@ asan: deps
 	@B=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./scripts/test.sh
 
-# Side-by-side benchmarks (bench/README.md): raftd's KV through the bus
-# against etcd on this machine. Installs etcd first; not part of make test.
+# Side-by-side benchmarks (bench/README.md): raftd's KV through the bus,
+# then the HTTP API with wrk, against etcd on this machine. Installs etcd
+# and wrk first; not part of make test.
 bench: deps
 	@BENCH=1 ./scripts/deps.sh
 	@$(MAKE) --no-print-directory all $(B)/bench/kvbench
 	@B=$(B) bench/run.sh
+	@B=$(B) bench/http.sh
 
 $(B)/bench/kvbench: $(B)/obj/bench/kvbench.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -916,6 +916,10 @@ static void httpd_run_mhd(struct httpd *h)
 {
 	MHD_UNSIGNED_LONG_LONG next = HTTPD_MHD_TICK_MS, t;
 	bool has = false;
+	/* This run serves any kick pending (its timer is replaced below); a
+	 * kick left marked pending would make every later one a no-op, and
+	 * resumed requests would wait for the next tick. */
+	h->kick_pending = false;
 	for (size_t i = 0; i < h->n_mhd; i++) {
 		/* MHD handles a bounded number of ready sockets per run and
 		 * keeps the rest on its own ready list: a timeout of 0 says so,
@@ -940,6 +944,8 @@ static void httpd_run_mhd(struct httpd *h)
 	 * run it at least every HTTPD_MHD_TICK_MS. */
 	if (!has || next > HTTPD_MHD_TICK_MS)
 		next = HTTPD_MHD_TICK_MS;
+	if (h->kick_pending)
+		next = 0;
 	h->mhd_timer = ev_timer_add(h->d->ev, next, httpd_on_timer, h);
 }
 
