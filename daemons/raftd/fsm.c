@@ -92,49 +92,6 @@ bool fsm_has_sep(const char *s)
 	return s != NULL && strchr(s, FSM_SEP_C) != NULL;
 }
 
-char *fsm_goquote(const char *s)
-{
-	struct buf b;
-	char *out;
-
-	buf_init(&b, 4 * MSG_STR_LEN_MAX + 2);
-	buf_putc(&b, '"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		switch (c) {
-		case '"':
-			buf_append(&b, "\\\"", 2);
-			break;
-		case '\\':
-			buf_append(&b, "\\\\", 2);
-			break;
-		case '\n':
-			buf_append(&b, "\\n", 2);
-			break;
-		case '\r':
-			buf_append(&b, "\\r", 2);
-			break;
-		case '\t':
-			buf_append(&b, "\\t", 2);
-			break;
-		default:
-			if (c < 0x20 || c == 0x7f)
-				buf_printf(&b, "\\x%02x", c);
-			else
-				buf_putc(&b, c);
-		}
-	}
-	buf_putc(&b, '"');
-	if (b.err)
-		fsm_oom();
-	out = xmalloc(b.len + 1);
-	memcpy(out, b.p, b.len);
-	out[b.len] = '\0';
-	buf_fini(&b);
-	return out;
-}
-
 void fsm_vec_push(struct fsm_vec *v, const char *s)
 {
 	if (v->n == v->cap) {

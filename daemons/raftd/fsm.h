@@ -124,6 +124,12 @@ int fsm_query(const struct fsm *f, const struct msg *req, struct msg *reply,
 
 /* --- what the leader checks before proposing ---------------------------- */
 
+/* Catalog.Register's checks that need no state (node name and ID, the
+ * address rule, the service's name and address), which Consul makes before
+ * Raft: a refused registration takes no log entry. 0, or -1 with *status
+ * and *what (malloc'd, Consul's text) set. */
+int fsm_cat_register_check(const struct msg_catalog_register *r, uint64_t *status, char **what);
+
 /* An acquire on key is refused (false, no Raft write) while its lock delay
  * runs (spec §6.4 step 1, §7.6). */
 bool fsm_kv_lock_delayed(const struct fsm *f, const char *key, uint64_t now_ms);

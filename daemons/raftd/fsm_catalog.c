@@ -1,5 +1,6 @@
 /* fsm_catalog.c: the catalog: nodes, services, checks, register and reads (spec §4, §5). */
 #include "fsm_int.h"
+#include "gofmt.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -274,7 +275,7 @@ int fsm_cat_ensure_node(struct fsm *f, const struct msg_node *in, struct fsm_err
 			struct fsm_err ce = {0};
 
 			if (fsm_cat_name_clash(f, nn, false, &ce) != 0) {
-				char *q = fsm_goquote(nn->id);
+				char *q = gofmt_quote(nn->id, strlen(nn->id));
 
 				fsm_err_set(e, 500, "Error while renaming Node ID: %s (%s): %s", q,
 				            nn->address, ce.what);
@@ -293,7 +294,7 @@ int fsm_cat_ensure_node(struct fsm *f, const struct msg_node *in, struct fsm_err
 			struct fsm_err ce = {0};
 
 			if (fsm_cat_name_clash(f, nn, true, &ce) != 0) {
-				char *q = fsm_goquote(nn->id);
+				char *q = gofmt_quote(nn->id, strlen(nn->id));
 
 				fsm_err_set(e, 500, "Error while renaming Node ID: %s: %s", q,
 				            ce.what);
@@ -563,6 +564,37 @@ void fsm_cat_delete_node(struct fsm *f, const char *name)
 
 /* ---- register, deregister ---- */
 
+static int fsm_cat_register_validate(const struct msg_catalog_register *r, struct fsm_err *e)
+{
+	if (fsm_cat_node_validate(&r->node, e) != 0)
+		return -1;
+	if (r->node.address[0] == '\0' && !r->skip_node_update) {
+		fsm_err_set(e, 500, "Must provide address if SkipNodeUpdate is not set");
+		return -1;
+	}
+	if (r->has_service) {
+		struct msg_service svc = {0};
+		int rc;
+
+		FSM_COPY(service, &svc, &r->service);
+		rc = fsm_cat_service_prepare(&svc, e);
+		msg_rec_free_service(&svc);
+		return rc;
+	}
+	return 0;
+}
+
+int fsm_cat_register_check(const struct msg_catalog_register *r, uint64_t *status, char **what)
+{
+	struct fsm_err e = {0};
+
+	if (fsm_cat_register_validate(r, &e) == 0)
+		return 0;
+	*status = e.status;
+	*what = e.what;
+	return -1;
+}
+
 int fsm_cat_apply_register(struct fsm *f, const struct msg_catalog_register *r, struct msg *reply)
 {
 	struct fsm_err e = {0};
@@ -571,13 +603,11 @@ int fsm_cat_apply_register(struct fsm *f, const struct msg_catalog_register *r, 
 	struct msg_check_list checks = {0};
 	int rc = -1;
 
-	/* Catalog.Register's checks before Raft (ours run at apply). */
-	if (fsm_cat_node_validate(&r->node, &e) != 0)
+	/* Catalog.Register's checks: the leader made them before proposing
+	 * (fsm_cat_register_check), and every server makes them again here,
+	 * so a log written by an older version applies the same. */
+	if (fsm_cat_register_validate(r, &e) != 0)
 		goto out;
-	if (r->node.address[0] == '\0' && !r->skip_node_update) {
-		fsm_err_set(&e, 500, "Must provide address if SkipNodeUpdate is not set");
-		goto out;
-	}
 	FSM_COPY(node, &node, &r->node);
 	fsm_strmap_normalize(&node.tagged_addresses);
 	fsm_strmap_normalize(&node.meta);
@@ -620,7 +650,7 @@ int fsm_cat_apply_register(struct fsm *f, const struct msg_catalog_register *r, 
 	}
 	for (uint32_t i = 0; i < checks.n; i++) {
 		const struct msg_check *c = &checks.v[i];
-		char *qn = fsm_goquote(node.node), *qc = fsm_goquote(c->node);
+		char *qn = gofmt_quote(node.node, strlen(node.node)), *qc = gofmt_quote(c->node, strlen(c->node));
 
 		if (!fsm_eqfold(c->node, node.node)) {
 			fsm_err_set(&e, 500, "check node %s does not match node %s", qc, qn);

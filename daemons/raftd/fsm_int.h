@@ -119,8 +119,6 @@ char *fsm_lkey(const char *a, const char *b, const char *c);
 char *fsm_jkey(const char *a, const char *b);
 bool fsm_eqfold(const char *a, const char *b);
 bool fsm_has_sep(const char *s);
-/* Go's %q for the texts Consul formats with it. */
-char *fsm_goquote(const char *s);
 void fsm_vec_push(struct fsm_vec *v, const char *s);
 void fsm_vec_free(struct fsm_vec *v);
 void fsm_err_set(struct fsm_err *e, uint64_t status, const char *fmt, ...)

@@ -1,5 +1,6 @@
 /* fsm_kv.c: the KV store: writes, locks, deletes with tombstones, reads (spec §6, §1.10). */
 #include "fsm_int.h"
+#include "gofmt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +121,7 @@ int fsm_kv_lock(struct fsm *f, struct msg_kv_entry *ne, bool *ok, const struct m
 	if (fsm_kv_lock_begin(ne, ok, out, e) != 0)
 		return -1;
 	if (fsm_tab_get(f, FSM_T_SESSIONS, ne->session) == NULL) {
-		char *q = fsm_goquote(ne->session);
+		char *q = gofmt_quote(ne->session, strlen(ne->session));
 
 		fsm_err_set(e, 500, "invalid session %s", q);
 		free(q);
@@ -402,7 +403,7 @@ int fsm_kv_apply_put(struct fsm *f, const struct msg_kv_put *p, struct msg *repl
 		if (fsm_kv_unlock(f, ne, &ok, NULL, &e) != 0)
 			goto refuse;
 	} else {
-		char *q = fsm_goquote(p->op);
+		char *q = gofmt_quote(p->op, strlen(p->op));
 
 		fsm_kv_free(ne);
 		fsm_err_set(&e, 400, "unknown KV op %s", q);

@@ -1,5 +1,6 @@
 /* fsm_txn.c: /v1/txn: KV, Node, Service and Check operations applied atomically (spec §8.3). */
 #include "fsm_int.h"
+#include "gofmt.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -109,7 +110,7 @@ static void fsm_txn_kv(struct fsm_txn *x, const struct msg_txn_op *op)
 	const struct msg_kv_entry *in = &op->kv;
 	const struct msg_kv_entry *e = NULL;
 	const char *v = op->verb;
-	char *q = fsm_goquote(in->key);
+	char *q = gofmt_quote(in->key, strlen(in->key));
 	struct fsm_err err = {0};
 	bool ok;
 
@@ -157,7 +158,7 @@ static void fsm_txn_kv(struct fsm_txn *x, const struct msg_txn_op *op)
 		if (e == NULL) {
 			fsm_txn_fail(x, "failed to check session, key %s doesn't exist", q);
 		} else if (strcmp(e->session, in->session) != 0) {
-			char *q1 = fsm_goquote(e->session), *q2 = fsm_goquote(in->session);
+			char *q1 = gofmt_quote(e->session, strlen(e->session)), *q2 = gofmt_quote(in->session, strlen(in->session));
 
 			fsm_txn_fail(x, "failed session check for key %s, current session %s != %s",
 			             q, q1, q2);
@@ -215,7 +216,7 @@ static void fsm_txn_kv(struct fsm_txn *x, const struct msg_txn_op *op)
 		if (!fsm_txn_ro(x) && !fsm_kv_delete_cas(x->wf, in->key, in->modify_index))
 			fsm_txn_fail(x, "failed to delete key %s, index is stale", q);
 	} else {
-		char *qv = fsm_goquote(v);
+		char *qv = gofmt_quote(v, strlen(v));
 
 		fsm_txn_fail(x, "unknown KV verb %s", qv);
 		free(qv);
@@ -239,7 +240,7 @@ static void fsm_txn_node(struct fsm_txn *x, const struct msg_txn_op *op)
 {
 	const struct msg_node *in = &op->node;
 	const char *v = op->verb;
-	char *q = fsm_goquote(in->node);
+	char *q = gofmt_quote(in->node, strlen(in->node));
 	struct fsm_err err = {0};
 	bool write = strcmp(v, "get") != 0;
 
@@ -283,7 +284,7 @@ static void fsm_txn_node(struct fsm_txn *x, const struct msg_txn_op *op)
 		else
 			fsm_cat_delete_node(x->wf, in->node);
 	} else {
-		char *qv = fsm_goquote(v);
+		char *qv = gofmt_quote(v, strlen(v));
 
 		fsm_txn_fail(x, "unknown Node verb %s", qv);
 		free(qv);
@@ -305,11 +306,11 @@ static void fsm_txn_service(struct fsm_txn *x, const struct msg_txn_op *op)
 	struct msg_service svc = {0};
 	const char *v = op->verb, *node = op->service.node;
 	struct fsm_err err = {0};
-	char *qn = fsm_goquote(node), *qi;
+	char *qn = gofmt_quote(node, strlen(node)), *qi;
 	bool set = strcmp(v, "set") == 0 || strcmp(v, "cas") == 0;
 
 	FSM_COPY(service, &svc, &op->service);
-	qi = fsm_goquote(svc.id);
+	qi = gofmt_quote(svc.id, strlen(svc.id));
 	if (strcmp(v, "get") != 0 && fsm_txn_ro(x))
 		goto out;
 	if (set && fsm_cat_service_prepare(&svc, &err) != 0) {
@@ -318,7 +319,7 @@ static void fsm_txn_service(struct fsm_txn *x, const struct msg_txn_op *op)
 	}
 	if (set) {
 		free(qi);
-		qi = fsm_goquote(svc.id);
+		qi = gofmt_quote(svc.id, strlen(svc.id));
 	}
 	if (strcmp(v, "get") == 0) {
 		if (fsm_service_get(x->f, node, svc.id) == NULL)
@@ -353,7 +354,7 @@ static void fsm_txn_service(struct fsm_txn *x, const struct msg_txn_op *op)
 		else
 			fsm_cat_delete_service(x->wf, node, svc.id);
 	} else {
-		char *qv = fsm_goquote(v);
+		char *qv = gofmt_quote(v, strlen(v));
 
 		fsm_txn_fail(x, "unknown Service verb %s", qv);
 		free(qv);
@@ -386,8 +387,8 @@ static void fsm_txn_check(struct fsm_txn *x, const struct msg_txn_op *op)
 		free(chk.check_id);
 		chk.check_id = xstrdup(chk.name);
 	}
-	qn = fsm_goquote(chk.node);
-	qi = fsm_goquote(chk.check_id);
+	qn = gofmt_quote(chk.node, strlen(chk.node));
+	qi = gofmt_quote(chk.check_id, strlen(chk.check_id));
 	if (strcmp(v, "get") != 0 && fsm_txn_ro(x)) {
 		/* refused */
 	} else if (strcmp(v, "get") == 0) {
@@ -423,7 +424,7 @@ static void fsm_txn_check(struct fsm_txn *x, const struct msg_txn_op *op)
 		else
 			fsm_cat_delete_check(x->wf, chk.node, chk.check_id);
 	} else {
-		char *qv = fsm_goquote(v);
+		char *qv = gofmt_quote(v, strlen(v));
 
 		fsm_txn_fail(x, "unknown Check verb %s", qv);
 		free(qv);
@@ -449,7 +450,7 @@ static int fsm_txn_limits(const struct msg_txn *t, struct msg *reply)
 		if (strcmp(op->kind, "KV") != 0)
 			continue;
 		if (op->kv.value.len > FSM_VALUE_MAX) {
-			char *q = fsm_goquote(op->kv.key);
+			char *q = gofmt_quote(op->kv.key, strlen(op->kv.key));
 
 			what = xasprintf("Value for key %s is too large (%zu > %u bytes)", q,
 			                 op->kv.value.len, FSM_VALUE_MAX);

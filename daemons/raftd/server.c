@@ -446,6 +446,17 @@ static void raftd_write(struct raftd *rd, const struct ipc_from *from, struct ms
 		if (raftd_session_precheck(rd, from, &m->u.session_create.session) != 0)
 			return;
 		break;
+	case MSG_CATALOG_REGISTER: {
+		uint64_t status;
+		char *what = NULL;
+
+		if (fsm_cat_register_check(&m->u.catalog_register, &status, &what) != 0) {
+			raftd_result(rd, from, (unsigned)status, "%s", what);
+			free(what);
+			return;
+		}
+		break;
+	}
 	case MSG_TXN:
 		if (m->u.txn.ops.n > FSM_TXN_OPS_MAX) {
 			raftd_result(rd, from, 413,

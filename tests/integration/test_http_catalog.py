@@ -346,3 +346,26 @@ def test_python_consul_catalog(agent, c, p):
     assert c.catalog.service(name)[1] == []
     assert c.catalog.deregister(node) is True
     assert node not in [x["Node"] for x in c.catalog.nodes()[1]]
+
+
+def test_refused_registration_takes_no_raft_entry(http, p):
+    """Consul validates a registration before Raft: a refused one leaves
+    the log as it was (raftd's leader checks before proposing)."""
+    def last_index():
+        servers = http.get("/v1/operator/raft/configuration").json()["Servers"]
+        return [s for s in servers if s["Leader"]][0]["LastIndex"]
+
+    before = last_index()
+    for body, text in [({"Node": p + "n"}, "Must provide address if SkipNodeUpdate is not set"),
+                       ({"Node": "", "Address": "10.0.0.1"}, "Must provide node"),
+                       ({"Node": p + "n", "Address": "10.0.0.1", "Service": {"ID": "x"}},
+                        "Must provide service name with ID"),
+                       ({"Node": p + "n", "Address": "10.0.0.1",
+                         "Service": {"Service": "s", "Address": "0.0.0.0"}},
+                        "Invalid service address")]:
+        assert_text(http.put("/v1/catalog/register", data=json.dumps(body)), 500, text)
+    assert last_index() == before
+    # A valid one still takes exactly its entry.
+    assert http.put("/v1/catalog/register",
+                    data=json.dumps({"Node": p + "n", "Address": "10.0.0.1"})).json() is True
+    assert last_index() == before + 1
