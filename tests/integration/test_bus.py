@@ -10,7 +10,9 @@ from agent import Agent, BUILD, DAEMONS, wait_for
 BUSCALL = os.path.join(BUILD, "tests", "buscall")
 
 
-def call(agent, peer, *req, as_="httpd", timeout_ms=5000):
+# Never the bare name of a running daemon: httpd itself calls musterd, and
+# ZeroMQ hands a reused routing id (and its replies) to the newest socket.
+def call(agent, peer, *req, as_="httpd/buscall", timeout_ms=5000):
     return subprocess.run([BUSCALL, "-as", as_, "-t", str(timeout_ms), agent.run_dir, peer]
                           + list(req), capture_output=True, text=True, timeout=30)
 
@@ -82,7 +84,7 @@ def test_unimplemented_request_is_a_clear_error(dev):
 
 def test_forbidden_sender_gets_no_answer(dev):
     # CHILD_STATE may only come from musterd: raftd refuses it unanswered.
-    r = call(dev, "raftd", "CHILD_STATE", as_="httpd", timeout_ms=300)
+    r = call(dev, "raftd", "CHILD_STATE", as_="httpd/buscall", timeout_ms=300)
     assert r.returncode == 2, r.stdout + r.stderr
 
 
