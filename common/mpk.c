@@ -127,6 +127,16 @@ int mpk_wr_str(struct buf *b, const void *p, size_t len)
 	return buf_append(b, p, len);
 }
 
+/* The msgpack spec before 2013 had one "raw" type and no str8: HashiCorp's
+ * go-msgpack (memberlist, serf) still writes 0..31 as fixraw and 32..65535
+ * with a 16-bit length, for strings and []byte alike. Byte-exact with serf. */
+int mpk_wr_raw(struct buf *b, const void *p, size_t len)
+{
+	if (mpk_hdr(b, len, 0xa0, 31, 0, 0xda, 0xdb) != 0)
+		return -1;
+	return buf_append(b, p, len);
+}
+
 int mpk_wr_cstr(struct buf *b, const char *s)
 {
 	return mpk_wr_str(b, s ? s : "", s ? strlen(s) : 0);

@@ -40,6 +40,9 @@ int mpk_wr_int(struct buf *b, int64_t v);
 int mpk_wr_f32(struct buf *b, float v);
 int mpk_wr_f64(struct buf *b, double v);
 int mpk_wr_str(struct buf *b, const void *p, size_t len);
+/* The old spec's raw (fixraw, raw16, raw32; no str8), as go-msgpack
+ * writes strings and []byte for memberlist and serf. */
+int mpk_wr_raw(struct buf *b, const void *p, size_t len);
 /* A NULL string is written as "". */
 int mpk_wr_cstr(struct buf *b, const char *s);
 int mpk_wr_bin(struct buf *b, const void *p, size_t len);

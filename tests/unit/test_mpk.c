@@ -278,8 +278,17 @@ struct hdr_case {
 	uint8_t h[5];
 };
 
+/* kind: 0 str, 1 bin, 2 raw (the old spec's, read back as str). */
+static void check_str_bin_kind(int kind, const struct hdr_case *hc, size_t ncase);
+
 static void check_str_bin(bool str, const struct hdr_case *hc, size_t ncase)
 {
+	check_str_bin_kind(str ? 0 : 1, hc, ncase);
+}
+
+static void check_str_bin_kind(int kind, const struct hdr_case *hc, size_t ncase)
+{
+	bool str = kind != 1;
 	static uint8_t data[70000];
 	struct buf b;
 	struct cur c;
@@ -291,7 +300,9 @@ static void check_str_bin(bool str, const struct hdr_case *hc, size_t ncase)
 	buf_init(&b, 1 << 20);
 	for (size_t i = 0; i < ncase; i++) {
 		buf_reset(&b);
-		if (str)
+		if (kind == 2)
+			mpk_wr_raw(&b, data, hc[i].n);
+		else if (str)
 			mpk_wr_str(&b, data, hc[i].n);
 		else
 			mpk_wr_bin(&b, data, hc[i].n);
@@ -329,6 +340,23 @@ START_TEST(test_str_widths)
 	};
 
 	check_str_bin(true, hc, NELEM(hc));
+}
+END_TEST
+
+/* go-msgpack's old "raw": no 8-bit length (serf's 130-byte payloads are
+ * da 00 82). */
+START_TEST(test_raw_widths)
+{
+	static const struct hdr_case hc[] = {
+	    {0, 1, {0xa0}},
+	    {31, 1, {0xbf}},
+	    {32, 3, {0xda, 0x00, 0x20}},
+	    {130, 3, {0xda, 0x00, 0x82}},
+	    {65535, 3, {0xda, 0xff, 0xff}},
+	    {65536, 5, {0xdb, 0x00, 0x01, 0x00, 0x00}},
+	};
+
+	check_str_bin_kind(2, hc, NELEM(hc));
 }
 END_TEST
 
@@ -758,6 +786,7 @@ static Suite *mpk_suite(void)
 	tcase_add_test(tc, test_cross_msgpack_c);
 	tcase_add_test(tc, test_floats);
 	tcase_add_test(tc, test_str_widths);
+	tcase_add_test(tc, test_raw_widths);
 	tcase_add_test(tc, test_bin_widths);
 	tcase_add_test(tc, test_array_widths);
 	tcase_add_test(tc, test_map_widths);
