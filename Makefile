@@ -83,15 +83,19 @@ TEST_store_LIBS := $(shell pkg-config --libs rocksdb)
 PKGLIBS_raftd := $(shell pkg-config --libs rocksdb)
 TEST_musterd_OBJS := $(call daemon_lib,musterd)
 # gossipd: the pure modules (mlwire: memberlist's wire format; serfwire:
-# Serf's messages and tags; keyring: AES-GCM and the keyring) are tested
-# and fuzzed without the daemon.
+# Serf's messages and tags; keyring: AES-GCM and the keyring; swim: the
+# SWIM + Lifeguard core) are tested and fuzzed without the daemon.
 PKGLIBS_gossipd := $(shell pkg-config --libs libcrypto)
-GOSSIPD_PURE_SRC := $(wildcard daemons/gossipd/mlwire.c daemons/gossipd/serfwire.c daemons/gossipd/keyring.c daemons/gossipd/lzw.c)
+GOSSIPD_PURE_SRC := $(wildcard daemons/gossipd/mlwire.c daemons/gossipd/serfwire.c daemons/gossipd/keyring.c daemons/gossipd/lzw.c daemons/gossipd/swim.c)
 GOSSIPD_PURE_OBJS := $(GOSSIPD_PURE_SRC:%.c=$(B)/obj/%.o)
 TEST_mlwire_OBJS := $(GOSSIPD_PURE_OBJS)
 TEST_mlwire_LIBS := $(PKGLIBS_gossipd)
 TEST_serfwire_OBJS := $(GOSSIPD_PURE_OBJS)
 TEST_serfwire_LIBS := $(PKGLIBS_gossipd)
+TEST_swim_OBJS := $(GOSSIPD_PURE_OBJS)
+TEST_swim_LIBS := $(PKGLIBS_gossipd)
+HELPER_swim_sim_OBJS := $(GOSSIPD_PURE_OBJS)
+HELPER_swim_sim_LIBS := $(PKGLIBS_gossipd)
 TEST_keyring_OBJS := $(GOSSIPD_PURE_OBJS)
 TEST_keyring_LIBS := $(PKGLIBS_gossipd)
 FUZZ_gossip_OBJS := $(GOSSIPD_PURE_OBJS)
