@@ -128,7 +128,7 @@ FUZZ_http_SRC := $(filter-out %/main.c,$(call daemon_src,httpd))
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
 .SECONDEXPANSION:
 
-.PHONY: all deps test run asan install install-files clean fuzz sim coverage check-build bench
+.PHONY: all deps test run asan install install-files clean fuzz sim swim-sim coverage check-build bench
 .DEFAULT_GOAL := all
 
 all: $(DAEMON_BINS) $(CLI_BIN)
@@ -185,6 +185,10 @@ coverage:
 	build-cov/test_raft >/dev/null
 	build-cov/raft_sim --seeds $(or $(SEEDS),1000)
 	cd build-cov && gcov -n raft.o | grep -A1 "raft.c'"
+
+# The seeded gossip simulator: `make swim-sim N=100 SEEDS=20` (SEED=n replays one).
+swim-sim: $(B)/tests/swim_sim
+	$(B)/tests/swim_sim --nodes $(or $(N),10) $(if $(SEED),--seed $(SEED)) $(if $(SEEDS),--seeds $(SEEDS))
 
 # Coverage-guided fuzzing with libFuzzer (clang): `make fuzz T=msg SECS=60`.
 fuzz:
