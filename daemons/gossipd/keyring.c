@@ -1,6 +1,9 @@
 /* keyring.c: gossip encryption: the keyring, memberlist's AES-GCM layouts (spec §4.3) and serf/local.keyring. */
 #include "keyring.h"
 
+#include "b64.h"
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -114,102 +117,6 @@ int keyring_remove(struct keyring *k, const uint8_t *key, size_t len, const char
 	return 0;
 }
 
-/* ---- base64 ---- */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int keyring_b64_decode(const char *s, uint8_t *out, size_t out_size, size_t *out_len)
-{
-	int quad[4] = {0};
-	size_t nq = 0, n = 0;
-	bool done = false; /* padding seen: only CR/LF may follow */
-
-	for (; *s != '\0'; s++) {
-		char c = *s;
-
-		/* Go's decoder skips newlines anywhere. */
-		if (c == '\r' || c == '\n')
-			continue;
-		if (done)
-			return -1;
-		if (c == '=') {
-			/* "xx==" or "xxx=": padding completes a quantum. */
-			if (nq < 2)
-				return -1;
-			if (nq == 2) {
-				const char *t = s + 1;
-				while (*t == '\r' || *t == '\n')
-					t++;
-				if (*t != '=')
-					return -1;
-				s = t;
-			}
-			if (n + nq - 1 > out_size)
-				return -1;
-			out[n++] = (uint8_t)(quad[0] << 2 | quad[1] >> 4);
-			if (nq == 3)
-				out[n++] = (uint8_t)((quad[1] & 0xf) << 4 | quad[2] >> 2);
-			nq = 0;
-			done = true;
-			continue;
-		}
-		quad[nq] = b64_value(c);
-		if (quad[nq] < 0)
-			return -1;
-		if (++nq == 4) {
-			if (n + 3 > out_size)
-				return -1;
-			out[n++] = (uint8_t)(quad[0] << 2 | quad[1] >> 4);
-			out[n++] = (uint8_t)((quad[1] & 0xf) << 4 | quad[2] >> 2);
-			out[n++] = (uint8_t)((quad[2] & 0x3) << 6 | quad[3]);
-			nq = 0;
-		}
-	}
-	if (nq != 0)
-		return -1; /* StdEncoding requires the padding */
-	*out_len = n;
-	return 0;
-}
-
-int keyring_b64_encode(const uint8_t *p, size_t len, char *out, size_t out_size)
-{
-	size_t need = 4 * ((len + 2) / 3), o = 0;
-
-	if (len > (SIZE_MAX - 3) / 4 * 3 || need >= out_size || need > INT_MAX)
-		return -1;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		size_t left = len - i;
-
-		if (left > 1)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (left > 2)
-			v |= p[i + 2];
-		out[o++] = b64_alphabet[v >> 18 & 63];
-		out[o++] = b64_alphabet[v >> 12 & 63];
-		out[o++] = left > 1 ? b64_alphabet[v >> 6 & 63] : '=';
-		out[o++] = left > 2 ? b64_alphabet[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return (int)o;
-}
-
 /* Decodes a base64 key, refusing what cannot be one. A valid string
  * that decodes to too many bytes is a size error, as in memberlist. */
 static int keyring_parse_b64(const char *b64, uint8_t key[KEYRING_KEY_MAX], size_t *len,
@@ -222,7 +129,7 @@ static int keyring_parse_b64(const char *b64, uint8_t key[KEYRING_KEY_MAX], size
 		set_why(why, b64 == NULL ? ERR_B64 : ERR_SIZE);
 		return -1;
 	}
-	if (keyring_b64_decode(b64, big, sizeof(big), len) != 0) {
+	if (b64_decode(b64, big, sizeof(big), len) != 0) {
 		set_why(why, ERR_B64);
 		rc = -1;
 	} else if (!keyring_size_ok(*len)) {
@@ -642,56 +549,20 @@ int keyring_load_file(struct keyring *k, const char *path, const char **why)
 	return rc;
 }
 
-/* fsync of the directory holding path, so the rename survives a crash. */
-static int keyring_sync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, rc;
-
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-static int keyring_write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int keyring_save_file(const struct keyring *k, const char *path, const char **why)
 {
 	/* Serf's writeKeyringFile: json.MarshalIndent(keys, "", "  "), i.e.
 	 * "[\n  \"k1\",\n  \"k2\"\n]" without a final newline. */
 	char text[KEYRING_KEYS_MAX * (KEYRING_B64_MAX + 8) + 8];
-	char tmp[PATH_MAX];
 	size_t len = 0;
-	int fd = -1, saved, rc = -1;
+	const char *step = NULL;
+	int saved;
 
 	if (k->n == 0) {
 		set_why(why, "keyring is empty");
 		return -1;
 	}
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+	if (strlen(path) + sizeof(".tmp") > PATH_MAX) {
 		set_why(why, "keyring file path is too long");
 		return -1;
 	}
@@ -700,46 +571,24 @@ int keyring_save_file(const struct keyring *k, const char *path, const char **wh
 		memcpy(text + len, i == 0 ? "\n  \"" : ",\n  \"", i == 0 ? 4 : 5);
 		len += i == 0 ? 4 : 5;
 		/* text is sized for KEYRING_KEYS_MAX keys of the largest size. */
-		len += (size_t)keyring_b64_encode(k->keys[i], k->lens[i], text + len,
+		len += (size_t)b64_encode(k->keys[i], k->lens[i], text + len,
 		                                  sizeof(text) - len);
 		text[len++] = '"';
 	}
 	memcpy(text + len, "\n]", 2);
 	len += 2;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		set_why(why, "cannot create keyring file");
-		goto out;
-	}
-	/* A stale tmp file keeps its mode through O_TRUNC: the keys are secret. */
-	if (fchmod(fd, 0600) != 0 || keyring_write_all(fd, text, len) != 0 || fsync(fd) != 0) {
-		set_why(why, "cannot write keyring file");
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		set_why(why, "cannot write keyring file");
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		set_why(why, "cannot rename keyring file");
-		goto out;
-	}
-	if (keyring_sync_dir(path) != 0) {
-		set_why(why, "cannot sync keyring file's directory");
+	if (fsutil_write_atomic(path, text, len, 0600, &step) != 0) {
+		/* The keys are secret: the tmp file is mode 0600 from the start. */
+		set_why(why, strcmp(step, "create") == 0   ? "cannot create keyring file"
+		             : strcmp(step, "write") == 0  ? "cannot write keyring file"
+		             : strcmp(step, "rename") == 0 ? "cannot rename keyring file"
+		                                           : "cannot sync keyring file's directory");
+		saved = errno;
 		OPENSSL_cleanse(text, sizeof(text));
+		errno = saved;
 		return -1;
 	}
-	rc = 0;
-out:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	if (rc != 0)
-		unlink(tmp);
 	OPENSSL_cleanse(text, sizeof(text));
-	errno = saved;
-	return rc;
+	return 0;
 }

@@ -51,14 +51,6 @@ int keyring_add_b64(struct keyring *k, const char *b64, const char **why);
 int keyring_use_b64(struct keyring *k, const char *b64, const char **why);
 int keyring_remove_b64(struct keyring *k, const char *b64, const char **why);
 
-/* Go's base64.StdEncoding: padding required, CR and LF ignored. Decodes
- * into out (at most out_size bytes): 0 with *out_len, or -1 (not base64,
- * too long). */
-int keyring_b64_decode(const char *s, uint8_t *out, size_t out_size, size_t *out_len);
-/* Encodes len bytes into out (NUL-terminated); the length written, or -1
- * when out_size cannot hold it (KEYRING_B64_MAX holds any key). */
-int keyring_b64_encode(const uint8_t *p, size_t len, char *out, size_t out_size);
-
 /* A packet (UDP) or a stream body: appends to out
  *   [1 byte version 1][12-byte random nonce][ciphertext][16-byte tag]
  * sealed with the primary key and aad (the label for packets; the 5-byte

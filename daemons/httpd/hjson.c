@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "b64.h"
 #include "gofmt.h"
 #include "xalloc.h"
 
@@ -605,115 +606,30 @@ uint64_t hjson_get_dur_ns(struct hjson_dec *d, struct json_object *o, const char
 	return (uint64_t)ns;
 }
 
-/* ---- base64 (RFC 4648 §4, standard alphabet with padding) --------------- */
-
-static const char hjson_b64_alpha[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/* ---- base64: malloc'd forms of common/b64.c ------------------------------ */
 
 char *hjson_b64_encode(const uint8_t *p, size_t len)
 {
-	char *out = xmalloc((len + 2) / 3 * 4 + 1);
-	size_t w = 0, i;
+	size_t size = B64_ENCODED_SIZE(len);
+	char *out = xmalloc(size);
 
-	for (i = 0; i + 3 <= len; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-
-		out[w++] = hjson_b64_alpha[v >> 18 & 63];
-		out[w++] = hjson_b64_alpha[v >> 12 & 63];
-		out[w++] = hjson_b64_alpha[v >> 6 & 63];
-		out[w++] = hjson_b64_alpha[v & 63];
-	}
-	if (len - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-
-		out[w++] = hjson_b64_alpha[v >> 18 & 63];
-		out[w++] = hjson_b64_alpha[v >> 12 & 63];
-		out[w++] = '=';
-		out[w++] = '=';
-	} else if (len - i == 2) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-
-		out[w++] = hjson_b64_alpha[v >> 18 & 63];
-		out[w++] = hjson_b64_alpha[v >> 12 & 63];
-		out[w++] = hjson_b64_alpha[v >> 6 & 63];
-		out[w++] = '=';
-	}
-	out[w] = '\0';
+	if (b64_encode(p, len, out, size) < 0)
+		abort(); /* sized above: cannot happen */
 	return out;
 }
 
-static int hjson_b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Go's StdEncoding: CR and LF are skipped, padding is required, nothing
- * may follow it; unused low bits of the last group are not checked. */
 int hjson_b64_decode(const char *s, uint8_t **out, size_t *len)
 {
-	size_t n = strlen(s), w = 0, q = 0, pad = 0;
-	uint8_t *p = xmalloc(n / 4 * 3 + 3);
-	uint32_t acc = 0;
+	size_t size = B64_DECODED_MAX(strlen(s));
+	uint8_t *p = xmalloc(size);
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		int v;
-
-		if (c == '\r' || c == '\n')
-			continue;
-		if (c == '=') {
-			/* Padding only in the last two places of a group. */
-			if (q < 2)
-				goto bad;
-			pad++;
-			q++;
-			if (q == 4)
-				break;
-			continue;
-		}
-		if (pad > 0 || (v = hjson_b64_val(c)) < 0)
-			goto bad;
-		acc = acc << 6 | (uint32_t)v;
-		if (++q == 4) {
-			p[w++] = (uint8_t)(acc >> 16);
-			p[w++] = (uint8_t)(acc >> 8);
-			p[w++] = (uint8_t)acc;
-			acc = 0;
-			q = 0;
-		}
-	}
-	if (pad > 0) {
-		/* Only CR/LF may follow the padded group. */
-		const char *rest = s + strcspn(s, "=");
-
-		rest += strspn(rest, "=\r\n");
-		if (q != 4 || *rest != '\0')
-			goto bad;
-		acc <<= 6 * pad;
-		p[w++] = (uint8_t)(acc >> 16);
-		if (pad == 1)
-			p[w++] = (uint8_t)(acc >> 8);
-	} else if (q != 0) {
-		goto bad;
+	if (b64_decode(s, p, size, len) != 0) {
+		free(p);
+		*out = NULL;
+		return -1;
 	}
 	*out = p;
-	*len = w;
 	return 0;
-bad:
-	free(p);
-	*out = NULL;
-	*len = 0;
-	return -1;
 }
 
 /* ---- writing ------------------------------------------------------------ */

@@ -1,4 +1,4 @@
-/* hjson.h: Consul's JSON on the wire: lenient field lookup, Go durations, base64, and the shapes of spec/http-api.md §2, pure. */
+/* hjson.h: Consul's JSON on the wire: lenient field lookup, base64 values, and the shapes of spec/http-api.md §2, pure. */
 #ifndef MUSTER_HTTPD_HJSON_H
 #define MUSTER_HTTPD_HJSON_H
 
@@ -54,7 +54,7 @@ uint64_t hjson_get_dur_ns(struct hjson_dec *d, struct json_object *o, const char
  * "number", "string", "array", "object", "null". */
 const char *hjson_kind(struct json_object *v);
 
-/* --- base64 (Go durations and quoting: common/gofmt.h) ---------------------------------------------- */
+/* --- base64 (common/b64.c; Go durations and quoting: common/gofmt.h) ------ */
 
 /* Standard base64 with padding. encode returns a malloc'd string. decode
  * fills out (malloc'd, *len) and returns 0, or -1 on bad input. */

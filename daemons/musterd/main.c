@@ -1,5 +1,6 @@
 /* main.c: musterd, one agent's supervisor: config, run_dir, children, bus, ctl, systemd. */
 #include "musterd.h"
+#include "fsutil.h"
 #include "cmdline.h"
 #include "daemon.h"
 #include "ev.h"
@@ -47,26 +48,10 @@ static void musterd_find_libexec(struct musterd *m)
 
 static int musterd_write_file(const char *path, const char *text, size_t len, mode_t mode)
 {
-	char tmp[PATH_MAX];
-	int fd;
+	const char *step = NULL;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0) {
-		log_error("cannot write %s", tmp);
-		return -1;
-	}
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
-		log_error("cannot write %s", tmp);
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		log_error("cannot rename %s to %s", tmp, path);
-		unlink(tmp);
+	if (fsutil_write_atomic(path, text, len, mode, &step) != 0) {
+		log_error("cannot write %s (%s)", path, step);
 		return -1;
 	}
 	return 0;

@@ -1,6 +1,8 @@
 /* store.c: raftd's RocksDB store: the Raft log, hard state, snapshot point and the fsm's tables. */
 #include "store.h"
 
+#include "fsutil.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1076,26 +1078,6 @@ static int conf_at(struct store *s, rocksdb_readoptions_t *ro, uint64_t snap_ind
 	return rc;
 }
 
-/* fsync of the directory holding path (a rename's durability). */
-static int fsync_parent(const char *path)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 int store_snapshot_write(struct store *s, const char *path)
 {
 	char tmp[4096];
@@ -1204,7 +1186,7 @@ out:
 	free(w);
 	if (rc == 0 && rename(tmp, path) != 0)
 		rc = store_fail(s, NULL, "snapshot %s: rename: %s", path, strerror(errno));
-	if (rc == 0 && s->durable && fsync_parent(path) != 0)
+	if (rc == 0 && s->durable && fsutil_fsync_dir(path) != 0)
 		rc = store_fail(s, NULL, "snapshot %s: fsync of its directory: %s", path,
 		                strerror(errno));
 	if (rc != 0) {

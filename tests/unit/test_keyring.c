@@ -1,4 +1,5 @@
 /* test_keyring.c: the gossip keyring, memberlist's AES-GCM layouts against OpenSSL and serf's own packets, and serf/local.keyring. */
+#include "b64.h"
 #include "daemons/gossipd/keyring.h"
 
 #include <errno.h>
@@ -168,20 +169,20 @@ START_TEST(test_b64)
 	for (size_t len = 0; len <= 40; len++) {
 		for (size_t i = 0; i < len; i++)
 			p[i] = (uint8_t)(i * 37 + len * 11 + 0xa5);
-		int w = keyring_b64_encode(p, len, s, sizeof(s));
+		int w = b64_encode(p, len, s, sizeof(s));
 		int rw = EVP_EncodeBlock((unsigned char *)ref, p, (int)len);
 		ck_assert_int_eq(w, rw);
 		ck_assert_str_eq(s, ref);
-		ck_assert_int_eq(keyring_b64_decode(s, d, sizeof(d), &n), 0);
+		ck_assert_int_eq(b64_decode(s, d, sizeof(d), &n), 0);
 		ck_assert_uint_eq(n, len);
 		ck_assert_mem_eq(d, p, len);
 		/* Exactly enough room, and one byte short. */
 		if (len > 0) {
-			ck_assert_int_eq(keyring_b64_decode(s, d, len, &n), 0);
-			ck_assert_int_eq(keyring_b64_decode(s, d, len - 1, &n), -1);
+			ck_assert_int_eq(b64_decode(s, d, len, &n), 0);
+			ck_assert_int_eq(b64_decode(s, d, len - 1, &n), -1);
 		}
-		ck_assert_int_eq(keyring_b64_encode(p, len, s, (size_t)w), -1);
-		ck_assert_int_eq(keyring_b64_encode(p, len, s, (size_t)w + 1), w);
+		ck_assert_int_eq(b64_encode(p, len, s, (size_t)w), -1);
+		ck_assert_int_eq(b64_encode(p, len, s, (size_t)w + 1), w);
 	}
 	/* Go's StdEncoding: padding required, CR/LF skipped. */
 	static const char *const bad[] = {
@@ -202,10 +203,10 @@ START_TEST(test_b64)
 	    "ab-_",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(keyring_b64_decode(bad[i], d, sizeof(d), &n) == -1, "%s", bad[i]);
-	ck_assert_int_eq(keyring_b64_decode("", d, sizeof(d), &n), 0);
+		ck_assert_msg(b64_decode(bad[i], d, sizeof(d), &n) == -1, "%s", bad[i]);
+	ck_assert_int_eq(b64_decode("", d, sizeof(d), &n), 0);
 	ck_assert_uint_eq(n, 0);
-	ck_assert_int_eq(keyring_b64_decode("YWJj\r\nZA=\n=\n", d, sizeof(d), &n), 0);
+	ck_assert_int_eq(b64_decode("YWJj\r\nZA=\n=\n", d, sizeof(d), &n), 0);
 	ck_assert_uint_eq(n, 4);
 	ck_assert_mem_eq(d, "abcd", 4);
 }
@@ -222,7 +223,7 @@ START_TEST(test_b64_keys)
 	ck_assert_int_eq(keyring_add_b64(&k, GOLDEN_KEY_B64, &why), 0);
 	ck_assert(is_key(&k, 0, (const uint8_t *)GOLDEN_KEY, 32));
 	/* KEYRING_B64_MAX holds the largest key. */
-	ck_assert_int_eq(keyring_b64_encode(k.keys[0], 32, s, sizeof(s)), 44);
+	ck_assert_int_eq(b64_encode(k.keys[0], 32, s, sizeof(s)), 44);
 	ck_assert_str_eq(s, GOLDEN_KEY_B64);
 	/* 16 and 24 bytes, with a line break inside as Go allows. */
 	ck_assert_int_eq(keyring_add_b64(&k, "MDEyMzQ1Njc4\nOWFiY2RlZg==", &why), 0);
@@ -262,7 +263,7 @@ START_TEST(test_b64_keys)
 	ck_assert_int_eq(keyring_remove_b64(&k, GOLDEN_KEY_B64, &why), 0);
 	ck_assert_uint_eq(k.n, 2);
 	make_key(key, 32, 7);
-	ck_assert_int_eq(keyring_b64_encode(key, 32, s, sizeof(s)), 44);
+	ck_assert_int_eq(b64_encode(key, 32, s, sizeof(s)), 44);
 	ck_assert_int_eq(keyring_use_b64(&k, s, &why), -1);
 	ck_assert_str_eq(why, "Requested key is not in the keyring");
 	keyring_fini(&k);
@@ -833,7 +834,7 @@ START_TEST(test_file_forms)
 			make_key(key, 16, i);
 			text[n++] = i ? ',' : ' ';
 			text[n++] = '"';
-			n += (size_t)keyring_b64_encode(key, 16, text + n, sizeof(text) - n);
+			n += (size_t)b64_encode(key, 16, text + n, sizeof(text) - n);
 			text[n++] = '"';
 		}
 		text[n++] = ']';
