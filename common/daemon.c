@@ -178,6 +178,9 @@ int daemon_set_monitor_level(struct ipc_server *s, const struct ipc_from *from, 
 		return -1;
 	}
 	log_set_tap_level((int)lvl);
+	/* The pid tells a restarted daemon's line from its predecessor's. */
+	log_debug("monitor level %s (from %s, pid %d)", log_level_name(lvl), from->name,
+	          (int)getpid());
 	return 0;
 }
 

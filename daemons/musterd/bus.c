@@ -180,6 +180,32 @@ void bus_fanout_simple(struct musterd *m, enum msg_type type, const char *level)
 	bus_fanout(m, NULL, &req);
 }
 
+static void bus_monitor_level_reply(void *arg, enum ipc_status st, struct msg *reply)
+{
+	const char *name = arg;
+
+	if (st != IPC_OK)
+		log_warnx("%s: monitor level not taken: %s", name, ipc_status_str(st));
+	else if (reply->type == MSG_RESULT && reply->u.result.status != 200)
+		log_warnx("%s: monitor level not taken: %s", name, reply->u.result.error);
+}
+
+/* A daemon (re)started while a monitor is open taps its lines down to the
+ * monitor's level like the others, not only down to its log_level. */
+void bus_child_ready(struct musterd *m, struct child *c)
+{
+	struct msg req;
+
+	if (m->monitor_level[0] == '\0')
+		return;
+	memset(&req, 0, sizeof(req));
+	req.type = MSG_MONITOR_LEVEL;
+	req.u.monitor_level.level = m->monitor_level;
+	if (ipc_call(c->bus, &req, BUS_CHILD_TIMEOUT_MS, bus_monitor_level_reply,
+	             (void *)c->name) != 0)
+		log_warnx("%s: cannot send the monitor level", c->name);
+}
+
 struct leave_call {
 	struct musterd *m;
 	struct ipc_from caller;
@@ -281,8 +307,11 @@ void bus_on_request(struct ipc_server *s, const struct ipc_from *from, struct ms
 			bus_fanout(m, from, msg);
 		return;
 	case MSG_MONITOR_LEVEL:
-		if (daemon_set_monitor_level(s, from, msg->u.monitor_level.level) == 0)
+		if (daemon_set_monitor_level(s, from, msg->u.monitor_level.level) == 0) {
+			snprintf(m->monitor_level, sizeof(m->monitor_level), "%s",
+			         msg->u.monitor_level.level ? msg->u.monitor_level.level : "");
 			bus_fanout(m, from, msg);
+		}
 		return;
 	case MSG_LEAVE:
 		bus_leave(m, from);

@@ -76,7 +76,13 @@ struct musterd {
 	int ctl_fd;
 	int ctl_watch;
 	struct ctl_conn *ctl_conns;
+	/* The last MONITOR_LEVEL (httpd's open monitors): "" none. A child
+	 * that becomes ready later gets it too. */
+	char monitor_level[16];
 };
+
+/* bus.c: a child just became ready (sup.c). */
+void bus_child_ready(struct musterd *m, struct child *c);
 
 /* sup.c: the children */
 void sup_init(struct musterd *m);

@@ -171,6 +171,7 @@ static void sup_lifeline_read(struct ev *ev, int revents, void *arg)
 	log_info("%s: ready (pid %d, %llu ms after spawn)", c->name, (int)c->pid,
 	         (unsigned long long)(c->ready_ms - c->spawn_ms));
 	sup_set_state(m, c, CHILD_READY);
+	bus_child_ready(m, c);
 	sup_check_all_ready(m);
 }
 
