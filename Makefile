@@ -84,14 +84,17 @@ PKGLIBS_raftd := $(shell pkg-config --libs rocksdb)
 TEST_musterd_OBJS := $(call daemon_lib,musterd)
 # gossipd: the pure modules (mlwire: memberlist's wire format; serfwire:
 # Serf's messages and tags; keyring: AES-GCM and the keyring; swim: the
-# SWIM + Lifeguard core) are tested and fuzzed without the daemon.
+# SWIM + Lifeguard core; serf: Serf's layer on it) are tested and fuzzed
+# without the daemon.
 PKGLIBS_gossipd := $(shell pkg-config --libs libcrypto)
-GOSSIPD_PURE_SRC := $(wildcard daemons/gossipd/mlwire.c daemons/gossipd/serfwire.c daemons/gossipd/keyring.c daemons/gossipd/lzw.c daemons/gossipd/swim.c)
+GOSSIPD_PURE_SRC := $(wildcard daemons/gossipd/mlwire.c daemons/gossipd/serfwire.c daemons/gossipd/keyring.c daemons/gossipd/lzw.c daemons/gossipd/swim.c daemons/gossipd/serf.c)
 GOSSIPD_PURE_OBJS := $(GOSSIPD_PURE_SRC:%.c=$(B)/obj/%.o)
 TEST_mlwire_OBJS := $(GOSSIPD_PURE_OBJS)
 TEST_mlwire_LIBS := $(PKGLIBS_gossipd)
 TEST_serfwire_OBJS := $(GOSSIPD_PURE_OBJS)
 TEST_serfwire_LIBS := $(PKGLIBS_gossipd)
+TEST_serf_OBJS := $(GOSSIPD_PURE_OBJS)
+TEST_serf_LIBS := $(PKGLIBS_gossipd)
 TEST_swim_OBJS := $(GOSSIPD_PURE_OBJS)
 TEST_swim_LIBS := $(PKGLIBS_gossipd)
 HELPER_swim_sim_OBJS := $(GOSSIPD_PURE_OBJS)
