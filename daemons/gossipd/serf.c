@@ -1,5 +1,6 @@
 /* serf.c: the Serf layer over the swim core as a pure state machine (spec §4.4). */
 #include "daemons/gossipd/serf.h"
+#include "prng.h"
 
 #include <math.h>
 #include <regex.h>
@@ -137,11 +138,7 @@ enum { BQ_INTENT = 0, BQ_EVENT = 1, BQ_QUERY = 2 };
 
 static uint64_t rng_next(struct serf *s)
 {
-	/* splitmix64, as swim.c */
-	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return prng_next(&s->rng);
 }
 
 static size_t rng_below(struct serf *s, size_t n)

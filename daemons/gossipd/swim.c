@@ -1,5 +1,6 @@
 /* swim.c: memberlist's SWIM + Lifeguard membership as a pure state machine (spec §4.1–§4.3). */
 #include "daemons/gossipd/swim.h"
+#include "prng.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -235,11 +236,7 @@ void swim_config_local(struct swim_config *c)
 
 static uint64_t rng_next(struct swim *s)
 {
-	/* splitmix64 */
-	uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return prng_next(&s->rng);
 }
 
 static size_t rng_below(struct swim *s, size_t n)

@@ -1,5 +1,6 @@
 /* raft_sim.c: seeded simulation of Raft clusters under faults, checking safety after every step. */
 #include "daemons/raftd/raft.h"
+#include "prng.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -41,10 +42,7 @@ static uint64_t rng_state;
 
 static uint64_t rng_next(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return prng_next(&rng_state);
 }
 
 static uint32_t rng_below(uint32_t n)

@@ -4,6 +4,7 @@
 #define MUSTER_SWIMSIM_H
 
 #include "daemons/gossipd/swim.h"
+#include "prng.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -166,10 +167,7 @@ struct swimsim {
 
 static uint64_t swimsim_rand(struct swimsim *sim)
 {
-	uint64_t z = (sim->rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return prng_next(&sim->rng);
 }
 
 static uint64_t swimsim_below(struct swimsim *sim, uint64_t n)

@@ -1,5 +1,6 @@
 /* test_fsm.c: the state machine: KV, catalog, sessions, txn, reloads, a seeded KV model. */
 #include "daemons/raftd/fsm.h"
+#include "prng.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -1464,11 +1465,7 @@ static uint64_t rng_state;
 
 static uint64_t rng(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return prng_next(&rng_state);
 }
 
 static uint64_t test_seed(void)

@@ -1,5 +1,6 @@
 /* test_omap.c: the ordered map, and a seeded comparison with a sorted array. */
 #include "omap.h"
+#include "prng.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -138,12 +139,7 @@ static uint64_t rng_state;
 
 static uint64_t rng(void)
 {
-	/* splitmix64 */
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return prng_next(&rng_state);
 }
 
 struct ent {
