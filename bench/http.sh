@@ -13,6 +13,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
+. bench/lib.sh
 B=${B:-build}
 case $B in /*) ;; *) B=$ROOT/$B ;; esac
 MUSTER=$B/bin/muster
@@ -57,18 +58,6 @@ fi
 T=$(mktemp -d /tmp/httpb.XXXXXX)
 declare -A PID URL OK
 
-stop_pid() { # pid: TERM, up to 15 s, then KILL
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
 	local s
 	for s in "${SYSTEMS[@]}"; do
@@ -83,13 +72,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Free loopback ports, all bound at once so none is handed out twice, then
-# released (a small race, fine here): 4 per muster agent, 2 for etcd.
-read -r -a PORTS < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(10)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+# Free loopback ports (bench/lib.sh): 4 per muster agent, 2 for etcd.
+read -r -a PORTS < <(free_ports 10)
 
 echo "# httpbench: $(date -u +%Y-%m-%dT%H:%MZ), muster $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted)'), $("$ETCD" --version 2>/dev/null | head -1), $("$WRK" -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "# machine: $(nproc) cores, $(uname -r), /tmp on $(df -P /tmp | awk 'NR == 2 { print $1 }') ($(findmnt -no FSTYPE -T /tmp 2>/dev/null || echo '?'))"
@@ -160,16 +144,9 @@ req() { # system expected-substring curl-args...: one request, 200 and the subst
 # Readiness: for muster, from the control socket (every daemon says "ready");
 # then, for all three, a leader and a write path: k1 written until acknowledged.
 wait_system() { # system
-	local s=$1 st n=0 i
+	local s=$1 i
 	if [ "$s" != etcd ]; then
-		for i in $(seq $((WAIT_S * 10))); do
-			kill -0 "${PID[$s]}" 2>/dev/null || break
-			st=$("$MUSTER" ctl -socket "$T/$s/r/ctl.sock" status 2>/dev/null) || st=
-			n=$(printf '%s\n' "$st" | grep -cE '^(raftd|gossipd|healthd|dnsd|httpd) state=ready')
-			[ "$n" -eq 5 ] && break
-			sleep 0.1
-		done
-		if [ "$n" -ne 5 ]; then
+		if ! muster_ready "$MUSTER" "${PID[$s]}" "$T/$s/r/ctl.sock" "$WAIT_S"; then
 			echo "bench: muster $s did not get ready; its log:" >&2
 			tail -20 "$T/$s/agent.log" >&2
 			return 1
@@ -295,40 +272,7 @@ cp "$T/results" "${RESULTS:-/dev/null}" 2>/dev/null || true
 # One table: per cell the round with the median req/s (its latencies come
 # from that same round); ratios are muster/etcd, for -dev and for the server.
 echo
-awk -v conns="$CONNS" '
-function kv(line, key,   i, n, f, a) {
-	n = split(line, f, " ")
-	for (i = 1; i <= n; i++) {
-		split(f[i], a, "=")
-		if (a[1] == key)
-			return a[2]
-	}
-	return ""
-}
-{
-	k = kv($0, "target") SUBSEP kv($0, "op") SUBSEP kv($0, "conns")
-	cnt[k]++
-	line[k, cnt[k]] = $0
-}
-function median(k,   i, j, n, t, idx) {
-	n = cnt[k]
-	if (n == 0)
-		return ""
-	for (i = 1; i <= n; i++)
-		idx[i] = i
-	for (i = 1; i <= n; i++)
-		for (j = i + 1; j <= n; j++)
-			if (kv(line[k, idx[j]], "rps") + 0 < kv(line[k, idx[i]], "rps") + 0) {
-				t = idx[i]; idx[i] = idx[j]; idx[j] = t
-			}
-	return line[k, idx[int((n + 1) / 2)]]
-}
-function cell(l, key) {
-	return l == "" ? "-" : kv(l, key)
-}
-function ratio(a, b) {
-	return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b)
-}
+awk -v conns="$CONNS" -v LEVEL=conns -v RATE=rps -f bench/median.awk -f /dev/stdin "$T/results" <<'AWK'
 END {
 	nc = split(conns, cs, " ")
 	print "| op | conns | dev req/s | p50 µs | p99 µs | server req/s | p50 µs | p99 µs | etcd req/s | p50 µs | p99 µs | dev/etcd req/s | dev/etcd p99 | server/etcd req/s | server/etcd p99 |"
@@ -349,7 +293,8 @@ END {
 			    ratio(kv(s, "rps"), kv(e, "rps")), ratio(kv(s, "p99_us"), kv(e, "p99_us")),
 			    err ? " errors" : ""
 		}
-}' "$T/results"
+}
+AWK
 
 if grep -q ' errors=[1-9]' "$T/results"; then
 	echo

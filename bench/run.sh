@@ -11,6 +11,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
+. bench/lib.sh
 B=${B:-build}
 case $B in /*) ;; *) B=$ROOT/$B ;; esac
 MUSTER=$B/bin/muster
@@ -45,18 +46,6 @@ T=$(mktemp -d /tmp/kvb.XXXXXX)
 AGENT_PID=
 ETCD_PID=
 
-stop_pid() { # pid: TERM, up to 15 s, then KILL
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
 	stop_pid "$AGENT_PID"
 	stop_pid "$ETCD_PID"
@@ -65,12 +54,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Free loopback ports: bound to port 0 and released (a small race, fine here).
-read -r P_HTTP P_DNS P_SERF P_SERVER P_ETCD P_ETCD_PEER < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(6)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+# Free loopback ports (bench/lib.sh).
+read -r P_HTTP P_DNS P_SERF P_SERVER P_ETCD P_ETCD_PEER < <(free_ports 6)
 
 echo "# kvbench: $(date -u +%Y-%m-%dT%H:%MZ), muster $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $("$ETCD" --version | head -1)"
 echo "# machine: $(nproc) cores, $(uname -r), /tmp on $(df -P /tmp | awk 'NR == 2 { print $1 }') ($(findmnt -no FSTYPE -T /tmp 2>/dev/null || echo '?'))"
@@ -96,16 +81,7 @@ ETCD_URL=http://127.0.0.1:$P_ETCD
 
 # Readiness from the control socket: every daemon says "ready".
 ready=
-for _ in $(seq 300); do
-	kill -0 "$AGENT_PID" 2>/dev/null || break
-	st=$("$MUSTER" ctl -socket "$T/m/r/ctl.sock" status 2>/dev/null) || st=
-	n=$(printf '%s\n' "$st" | grep -cE '^(raftd|gossipd|healthd|dnsd|httpd) state=ready')
-	if [ "$n" -eq 5 ]; then
-		ready=1
-		break
-	fi
-	sleep 0.1
-done
+muster_ready "$MUSTER" "$AGENT_PID" "$T/m/r/ctl.sock" 30 && ready=1
 MUSTER_OK=
 if [ -z "$ready" ]; then
 	echo "bench: the muster agent did not get ready; its log:" >&2
@@ -177,40 +153,7 @@ cp "$T/results" "${RESULTS:-/dev/null}" 2>/dev/null || true
 # One table: per cell the round with the median ops/s (its latencies and fsync
 # counts come from that same round); ratios are muster/etcd.
 echo
-awk -v clients="$CLIENTS" '
-function kv(line, key,   i, n, f, a) {
-	n = split(line, f, " ")
-	for (i = 1; i <= n; i++) {
-		split(f[i], a, "=")
-		if (a[1] == key)
-			return a[2]
-	}
-	return ""
-}
-{
-	k = kv($0, "target") SUBSEP kv($0, "op") SUBSEP kv($0, "clients")
-	cnt[k]++
-	line[k, cnt[k]] = $0
-}
-function median(k,   i, j, n, t, idx) {
-	n = cnt[k]
-	if (n == 0)
-		return ""
-	for (i = 1; i <= n; i++)
-		idx[i] = i
-	for (i = 1; i <= n; i++)
-		for (j = i + 1; j <= n; j++)
-			if (kv(line[k, idx[j]], "ops_per_s") + 0 < kv(line[k, idx[i]], "ops_per_s") + 0) {
-				t = idx[i]; idx[i] = idx[j]; idx[j] = t
-			}
-	return line[k, idx[int((n + 1) / 2)]]
-}
-function cell(l, key) {
-	return l == "" ? "-" : kv(l, key)
-}
-function ratio(a, b) {
-	return (a == "" || b == "" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b)
-}
+awk -v clients="$CLIENTS" -v LEVEL=clients -v RATE=ops_per_s -f bench/median.awk -f /dev/stdin "$T/results" <<'AWK'
 function fsw(l,   s) {
 	s = cell(l, "syncs_per_write")
 	return s == "n/a" ? "-" : s
@@ -236,7 +179,8 @@ END {
 			    ratio(kv(m, "p99_us"), kv(e, "p99_us")),
 			    err ? " errors" : ""
 		}
-}' "$T/results"
+}
+AWK
 
 if grep -q ' errors=[1-9]' "$T/results"; then
 	echo
