@@ -162,13 +162,16 @@ asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./scripts/test.sh
 
 # Side-by-side benchmarks (bench/README.md): raftd's KV through the bus,
-# then the HTTP API with wrk, against etcd on this machine. Installs etcd
-# and wrk first; not part of make test.
+# then the HTTP API with wrk, against etcd on this machine; then gossipd
+# against serf (bench/gossip.sh, run as root: it counts bytes on lo).
+# Installs etcd and wrk first (serf comes with make test's deps); not part
+# of make test.
 bench: deps
 	@BENCH=1 ./scripts/deps.sh
 	@$(MAKE) --no-print-directory all $(B)/bench/kvbench
 	@B=$(B) bench/run.sh
 	@B=$(B) bench/http.sh
+	@B=$(B) bench/gossip.sh
 
 $(B)/bench/kvbench: $(B)/obj/bench/kvbench.o $(LIB)
 	@mkdir -p $(dir $@)

@@ -9,7 +9,8 @@ libzmq3-dev libmsgpack-dev librocksdb-dev libyaml-dev check
 libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev libssl-dev libsystemd-dev
 socat curl procps python3 python3-consul python3-pytest python3-requests
 python3-zmq python3-msgpack
-golang-go golang-github-armon-consul-api-dev"
+golang-go golang-github-armon-consul-api-dev
+serf" # serf: the real peer of gossipd in tests/integration/test_gossip_serf.py
 # make bench: the real peers the benchmarks compare against.
 if [ "${BENCH:-}" = 1 ]; then
 	PKGS="etcd-server etcd-client wrk"
