@@ -15,9 +15,12 @@ import math
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+
+import msgpack
 
 from agent import free_port, wait_for
 
@@ -95,6 +98,55 @@ t=$(mktemp "$d/.ev.XXXXXX") || exit 1
 { printf '%%s\\n%%s\\n' "$SERF_USER_LTIME" "$SERF_USER_EVENT"; base64 -w0; } >"$t"
 mv "$t" "$d/$SERF_USER_LTIME.${t##*.ev.}"
 """
+
+
+class SerfRPC:
+    """serf's agent RPC (client/const.go): a msgpack header {Command, Seq} then
+    the body, answered by {Seq, Error} then the body."""
+
+    def __init__(self, addr, timeout=5.0):
+        self.s = socket.create_connection(addr, timeout=timeout)
+        self.u = msgpack.Unpacker(raw=False)
+        self.seq = 0
+        self.call("handshake", {"Version": 1}, reply=False)
+
+    def _next(self):
+        while True:
+            for obj in self.u:
+                return obj
+            data = self.s.recv(65536)
+            if not data:
+                raise ConnectionError("serf RPC closed")
+            self.u.feed(data)
+
+    def send(self, cmd, body=None):
+        self.seq += 1
+        out = msgpack.packb({"Command": cmd, "Seq": self.seq})
+        if body is not None:
+            out += msgpack.packb(body, use_bin_type=True)
+        self.s.sendall(out)
+        return self.seq
+
+    def recv(self, reply=True):
+        h = self._next()
+        if h.get("Error"):
+            raise RuntimeError("serf RPC: %s" % h["Error"])
+        return self._next() if reply else None
+
+    def call(self, cmd, body=None, reply=True):
+        self.send(cmd, body)
+        return self.recv(reply)
+
+    def statuses(self):
+        return {m["Name"]: m["Status"] for m in self.call("members")["Members"]}
+
+    def close(self):
+        self.s.close()
+
+
+def stdin_payload(p):
+    """A payload as serf's event handler receives it on stdin (invoke.go)."""
+    return p if p.endswith(b"\n") else p + b"\n"
 
 
 class SerfError(AssertionError):
@@ -203,9 +255,19 @@ class Serf:
             args.append(payload.decode() if isinstance(payload, bytes) else payload)
         return self.cli(*args)
 
+    def rpc_event(self, name, payload, coalesce=False):
+        """A user event through the RPC: a payload the CLI cannot carry (NUL bytes)."""
+        r = SerfRPC(("127.0.0.1", self.rpc_port))
+        try:
+            r.call("event", {"Name": name, "Payload": payload, "Coalesce": coalesce},
+                   reply=False)
+        finally:
+            r.close()
+
     def events(self):
-        """The user events the handler wrote: [(ltime, name, payload bytes)],
-        by ltime; the '\\n' serf appends to a payload is taken off again."""
+        """The user events the handler wrote: [(ltime, name, payload bytes)], by
+        ltime. serf's handler gets the payload with a '\\n' appended when it does
+        not end with one (see stdin_payload)."""
         out = []
         for fn in os.listdir(self.ev_dir):
             if fn.startswith("."):
