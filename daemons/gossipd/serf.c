@@ -106,6 +106,7 @@ struct serf {
 
 	struct serfwire_clock clock, event_clock, query_clock;
 	uint64_t event_min_time, query_min_time;
+	bool leave_alone; /* nobody else was alive when our leave began */
 	struct ev_slot events[SERF_EVENT_BUFFER];
 	struct q_slot queries[SERF_QUERY_BUFFER];
 	struct out_query out[SERF_QUERIES_OUT_MAX];
@@ -672,8 +673,12 @@ void serf_swim_event(struct serf *s, uint64_t now_ms, const struct swim_fx *fx)
 		break;
 	case SWIM_EV_LEAVE_DONE:
 		if (s->leave == LV_SWIM) {
+			/* LeavePropagateDelay keeps us answering probes while the leave spreads;
+			 * with nobody else alive there is nothing to spread to (serf sleeps
+			 * anyway; a lone agent's `leave` need not take 3 s) */
 			s->leave = LV_PROPAGATE;
-			s->leave_deadline_ms = now_ms + s->c.leave_propagate_ms;
+			s->leave_deadline_ms =
+			    now_ms + (s->leave_alone ? 0 : s->c.leave_propagate_ms);
 		}
 		break;
 	default:
@@ -1395,6 +1400,7 @@ int serf_leave(struct serf *s, uint64_t now_ms, const char **err)
 		struct member *m = omap_val(it);
 		others = m->status == SERF_STATUS_ALIVE && strcmp(omap_key(it), s->name) != 0;
 	}
+	s->leave_alone = !others;
 	if (!others) {
 		leave_swim(s, now_ms);
 		return 0;
