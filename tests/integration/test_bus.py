@@ -74,11 +74,27 @@ def test_log_level_over_the_bus(dev):
     assert "status=400" in r.stdout
 
 
-def test_unimplemented_request_is_a_clear_error(dev):
-    # gossipd has no membership yet: a leave is refused, the agent stays.
-    r = call(dev, "musterd", "LEAVE")
-    assert r.returncode == 0
-    assert "status=200" not in r.stdout, r.stdout
+def test_leave_over_the_bus_leaves_then_stops():
+    # musterd asks gossipd to leave (both pools, WAN first), answers 200
+    # once it has, then stops every daemon: the agent exits 0.
+    a = Agent(["-dev"]).start()
+    try:
+        a.wait_ready()
+        r = call(a, "musterd", "LEAVE", timeout_ms=35000)
+        assert r.returncode == 0 and "status=200" in r.stdout, r.stdout + r.stderr
+        assert a.proc.wait(timeout=20) == 0
+        with open(a.log_path) as f:
+            log = f.read()
+        assert "graceful leave complete" in log, log[-2000:]
+    finally:
+        a.stop()
+
+
+def test_unsupported_request_is_a_clear_error(dev):
+    # a message gossipd does not serve is answered, not dropped
+    r = call(dev, "gossipd", "RAFT_CONFIG")
+    assert r.returncode == 0, r.stderr
+    assert "status=400" in r.stdout, r.stdout
     assert dev.proc.poll() is None
 
 
