@@ -84,11 +84,11 @@ PKGLIBS_raftd := $(shell pkg-config --libs rocksdb)
 TEST_musterd_OBJS := $(call daemon_lib,musterd)
 # gossipd: the pure modules (mlwire: memberlist's wire format; serfwire:
 # Serf's messages and tags; keyring: AES-GCM and the keyring; swim: the
-# SWIM + Lifeguard core; serf: Serf's layer on it; uevent: Consul's user
-# events; gsnap: Serf's member snapshot) are tested and fuzzed
-# without the daemon.
+# SWIM + Lifeguard core; serf: Serf's layer on it; mlmap: the member map;
+# uevent: Consul's user events; gsnap: Serf's member snapshot) are tested
+# and fuzzed without the daemon.
 PKGLIBS_gossipd := $(shell pkg-config --libs libcrypto)
-GOSSIPD_PURE_SRC := $(wildcard daemons/gossipd/mlwire.c daemons/gossipd/serfwire.c daemons/gossipd/keyring.c daemons/gossipd/lzw.c daemons/gossipd/swim.c daemons/gossipd/serf.c daemons/gossipd/uevent.c daemons/gossipd/gsnap.c)
+GOSSIPD_PURE_SRC := $(wildcard daemons/gossipd/mlwire.c daemons/gossipd/serfwire.c daemons/gossipd/keyring.c daemons/gossipd/lzw.c daemons/gossipd/swim.c daemons/gossipd/serf.c daemons/gossipd/mlmap.c daemons/gossipd/uevent.c daemons/gossipd/gsnap.c)
 GOSSIPD_PURE_OBJS := $(GOSSIPD_PURE_SRC:%.c=$(B)/obj/%.o)
 TEST_mlwire_OBJS := $(GOSSIPD_PURE_OBJS)
 TEST_mlwire_LIBS := $(PKGLIBS_gossipd)
@@ -101,6 +101,8 @@ TEST_swim_LIBS := $(PKGLIBS_gossipd)
 HELPER_swim_sim_OBJS := $(GOSSIPD_PURE_OBJS)
 HELPER_swim_sim_LIBS := $(PKGLIBS_gossipd)
 TEST_keyring_OBJS := $(GOSSIPD_PURE_OBJS)
+TEST_mlmap_OBJS := $(GOSSIPD_PURE_OBJS)
+TEST_mlmap_LIBS := $(PKGLIBS_gossipd)
 TEST_keyring_LIBS := $(PKGLIBS_gossipd)
 FUZZ_gossip_OBJS := $(GOSSIPD_PURE_OBJS)
 FUZZ_gossip_LIBS := $(PKGLIBS_gossipd)
