@@ -1033,6 +1033,20 @@ static int keyring_setup(struct gossipd *g, char *err, size_t err_size)
 
 /* ---- setup ---- */
 
+/* serf's snapshotter writes the last time seen, Time() - 1: a restart witnesses it, and
+ * only events and queries after it are news (serf_restore_clocks). */
+static uint64_t last_seen(uint64_t t)
+{
+	return t ? t - 1 : 0;
+}
+
+static int snap_clocks(struct gossipd *g, enum pool_id id)
+{
+	struct serf *s = pool_serf(g->pool[id]);
+	return gsnap_clocks(g->snap[id], last_seen(serf_clock(s)), last_seen(serf_event_clock(s)),
+	                    last_seen(serf_query_clock(s)));
+}
+
 static void clock_save(struct ev *ev, void *arg)
 {
 	struct gossipd *g = arg;
@@ -1040,9 +1054,7 @@ static void clock_save(struct ev *ev, void *arg)
 	for (int id = LAN; id <= WAN; id++) {
 		if (!g->snap[id] || !g->pool[id])
 			continue;
-		struct serf *s = pool_serf(g->pool[id]);
-		if (gsnap_clocks(g->snap[id], serf_clock(s), serf_event_clock(s), serf_query_clock(s)) !=
-		    0)
+		if (snap_clocks(g, id) != 0)
 			log_warn("gossip(%s): cannot write the member snapshot", pool_label(id));
 	}
 	g->clock_timer = ev_timer_add(g->d->ev, GOSSIPD_CLOCK_SAVE_MS, clock_save, g);
@@ -1247,10 +1259,8 @@ static void gossipd_stop(struct daemon *d)
 	for (int id = LAN; id <= WAN; id++) {
 		if (g->retry[id].timer)
 			ev_timer_del(d->ev, g->retry[id].timer);
-		if (g->snap[id] && g->pool[id]) {
-			struct serf *s = pool_serf(g->pool[id]);
-			gsnap_clocks(g->snap[id], serf_clock(s), serf_event_clock(s), serf_query_clock(s));
-		}
+		if (g->snap[id] && g->pool[id])
+			snap_clocks(g, id);
 		gsnap_close(g->snap[id]);
 		pool_free(g->pool[id]);
 		g->pool[id] = NULL;
