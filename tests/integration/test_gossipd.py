@@ -367,3 +367,89 @@ def test_restarted_gossipd_rejoins_from_its_snapshot(tmp_path):
         assert time.time() - t0 < 3.0
     finally:
         stop(a, b)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_wan_pool_of_servers():
+    a, b = GAgent("w-alpha"), GAgent("w-beta")
+    start(a, b)
+    try:
+        addr = "127.0.0.1:%d" % b.conf()["ports"]["serf_wan"]
+        kind, r = a.call("JOIN", addrs=[addr], wan=True)
+        assert kind == "JOIN_REPLY", r
+        for x in (a, b):
+            wait_for(lambda x=x: sorted(m["name"] for m in x.call("MEMBERS", wan=True)[1]["members"]
+                                        if m["status"] == 1) == ["w-alpha.dc1", "w-beta.dc1"],
+                     10, "%s to see both servers in the WAN pool" % x.name)
+        # the LAN pools stay apart
+        assert set(a.members()) == {"w-alpha"}
+    finally:
+        stop(a, b)
+
+
+def test_retry_join_until_the_peer_appears():
+    port = free_port()
+    b = GAgent("r-beta", {"retry_join": ["127.0.0.1:%d" % port], "retry_interval": "200ms"})
+    start(b)
+    a = GAgent("r-alpha", {"ports": {"serf_lan": port}})
+    try:
+        wait_for(lambda: "join failed, retrying" in open(b.log_path).read(), 5,
+                 "a failed first attempt")
+        start(a)
+        wait_status(b, "r-alpha", 1, 10, "r-beta to join r-alpha by retry_join")
+        wait_status(a, "r-beta", 1, 5, "r-alpha to see r-beta")
+    finally:
+        stop(a, b)
+
+
+def test_plaintext_accepted_while_verify_incoming_is_off():
+    # Consul's rolling introduction of encryption: the encrypted side neither demands
+    # nor sends encryption until encrypt_verify_* are turned back on.
+    x = GAgent("v-enc", {"encrypt": KEY1, "encrypt_verify_incoming": False,
+                         "encrypt_verify_outgoing": False})
+    p = GAgent("v-plain")
+    start(x, p)
+    try:
+        assert p.join(x)[0] == "JOIN_REPLY"
+        wait_status(x, "v-plain", 1, 10, "v-enc to see v-plain")
+        wait_status(p, "v-enc", 1, 10, "v-plain to see v-enc")
+    finally:
+        stop(x, p)
+
+
+def test_a_left_agent_rejoins_only_with_rejoin_after_leave(tmp_path):
+    bport = free_port()
+    a = GAgent("j-alpha", {"data_dir": str(tmp_path / "a")})
+    bconf = {"data_dir": str(tmp_path / "b"), "ports": {"serf_lan": bport}}
+    b = GAgent("j-beta", bconf)
+    start(a, b)
+    b2 = b3 = None
+    try:
+        assert b.join(a)[0] == "JOIN_REPLY"
+        wait_status(a, "j-beta", 1, 10, "j-alpha to see j-beta")
+        with Bus(b.run_dir, peer="musterd", self_name="httpd") as m:
+            assert m.call("LEAVE", timeout=35)[1]["status"] == 200
+        assert b.proc.wait(timeout=20) == 0
+        wait_status(a, "j-beta", 3, 5, "j-alpha to see j-beta left")
+        # the snapshot's leave holds: no rejoin
+        b2 = GAgent("j-beta", bconf)
+        start(b2)
+        time.sleep(2.0)
+        assert set(b2.members()) == {"j-beta"}
+        assert status_of(a, "j-beta") == 3
+        stop(b2)
+        b2 = None
+        # -rejoin: the snapshot's members are joined again
+        b3 = GAgent("j-beta", dict(bconf, rejoin_after_leave=True))
+        start(b3)
+        wait_status(b3, "j-alpha", 1, 5, "j-beta to rejoin j-alpha")
+        wait_status(a, "j-beta", 1, 5, "j-alpha to see j-beta back")
+    finally:
+        stop(*[x for x in (a, b, b2, b3) if x])
