@@ -768,6 +768,8 @@ static void key_count(struct key_part *kp, const char *key, bool primary)
 		kp->key_count[i]++;
 }
 
+static void key_op_reply(struct gossipd *g, struct key_op *o);
+
 static void on_query_response(void *arg, struct pool *p, uint64_t ltime, uint32_t id,
                               const char *from, struct serfwire_bytes payload)
 {
@@ -808,6 +810,15 @@ static void on_query_response(void *arg, struct pool *p, uint64_t ltime, uint32_
 		}
 	}
 	serfwire_msg_fini(&m);
+	/* serf waits out the query's timeout; once every member answered there is nothing
+	 * left to wait for */
+	if (kp->num_resp + kp->num_err >= kp->num_nodes) {
+		kp->done = true;
+		for (int i = 0; i < 2; i++)
+			if (o->part[i].active && !o->part[i].done)
+				return;
+		key_op_reply(g, o);
+	}
 }
 
 static void key_op_free(struct key_op *o)
@@ -971,7 +982,8 @@ static void handle_keyring(struct gossipd *g, const struct ipc_from *from,
 		struct serf_query_param qp = {.relay_factor = (uint8_t)m->relay_factor};
 		const char *why = NULL;
 		kp->active = true;
-		kp->num_nodes = swim_num_members(serf_swim(pool_serf(p)));
+		/* serf: memberlist.NumMembers(), the members not dead or left */
+		kp->num_nodes = swim_num_alive(serf_swim(pool_serf(p)));
 		if (pool_query(p, qname, req.p, req.len, &qp, &kp->ltime, &kp->id, &why) != 0) {
 			snprintf(kp->error, sizeof(kp->error), "%s", why ? why : "query failed");
 			kp->done = true;
