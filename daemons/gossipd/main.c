@@ -110,23 +110,6 @@ static enum pool_id pool_id_of(struct gossipd *g, struct pool *p)
 
 /* ---- members ---- */
 
-static const char *member_event_name(enum serf_member_event ev)
-{
-	switch (ev) {
-	case SERF_EV_JOIN:
-		return "member-join";
-	case SERF_EV_LEAVE:
-		return "member-leave";
-	case SERF_EV_FAILED:
-		return "member-failed";
-	case SERF_EV_UPDATE:
-		return "member-update";
-	case SERF_EV_REAP:
-		return "member-reap";
-	}
-	return "member-unknown";
-}
-
 /* A member into the bus record; its strings live in store (freed by the caller). */
 struct member_store {
 	char addr[64];
@@ -184,7 +167,7 @@ static void on_member(void *arg, struct pool *p, enum serf_member_event ev,
 	enum pool_id id = pool_id_of(g, p);
 	char a[64];
 	g->member_events++;
-	log_info("gossip(%s): %s: %s %s", pool_label(id), member_event_name(ev), m->name,
+	log_info("gossip(%s): %s: %s %s", pool_label(id), serf_member_event_str(ev), m->name,
 	         mlmap_addr_str(&m->addr, a, sizeof(a)));
 	/* serf's snapshotter: alive members are remembered for a rejoin, the others dropped */
 	if (g->snap[id] && strcmp(m->name, g->self_name[id]) != 0) {
@@ -199,7 +182,7 @@ static void on_member(void *arg, struct pool *p, enum serf_member_event ev,
 	memset(&e, 0, sizeof(e));
 	e.type = MSG_MEMBER_EVENT;
 	e.u.member_event.epoch = g->d->epoch;
-	e.u.member_event.event = (char *)member_event_name(ev);
+	e.u.member_event.event = (char *)serf_member_event_str(ev);
 	e.u.member_event.wan = id == WAN;
 	member_to_msg(m, &e.u.member_event.member, &st);
 	ipc_publish(g->d->pub, &e);
