@@ -1338,6 +1338,11 @@ void serf_join(struct serf *s, uint64_t now_ms, const struct swim_addr *addr, bo
 	swim_join(s->sw, now_ms, addr);
 }
 
+void serf_join_start(struct serf *s, bool ignore_old)
+{
+	s->join_ignore = ignore_old;
+}
+
 void serf_join_done(struct serf *s, uint64_t now_ms, bool ok)
 {
 	s->join_ignore = false;
@@ -1409,6 +1414,49 @@ int serf_leave(struct serf *s, uint64_t now_ms, const char **err)
 		return -1;
 	}
 	return 0;
+}
+
+/* Serf.RemoveFailedNode / RemoveFailedNodePrune (serf.go forceLeave): a leave intent about
+ * another member, handled here first, then broadcast when someone alive can hear it. serf
+ * waits for the broadcast; the caller here does not (the intent queue retransmits it). */
+int serf_force_leave(struct serf *s, uint64_t now_ms, const char *node, bool prune,
+                     const char **err)
+{
+	struct serfwire_leave l = {.ltime = serfwire_clock_time(&s->clock),
+	                           .node = serfwire_cstr(node),
+	                           .prune = prune};
+	serfwire_clock_increment(&s->clock);
+	handle_leave_intent(s, now_ms, node, l.ltime, prune);
+	bool others = false;
+	for (struct omap_node *it = omap_first(s->members); it && !others; it = omap_next(it)) {
+		struct member *m = omap_val(it);
+		others = m->status == SERF_STATUS_ALIVE && strcmp(omap_key(it), s->name) != 0;
+	}
+	if (!others)
+		return 0;
+	struct buf b;
+	buf_init(&b, ENC_MAX);
+	int rc = serfwire_encode_leave(&b, &l, NULL);
+	if (rc == 0)
+		bq_push(s, BQ_INTENT, b.p, b.len, false);
+	buf_fini(&b);
+	if (rc != 0 && err)
+		*err = "failed to encode leave";
+	return rc;
+}
+
+/* serf.go Create with a snapshot: the clocks witness what the last run reached, and events
+ * and queries up to then are old news (eventMinTime / queryMinTime). */
+void serf_restore_clocks(struct serf *s, uint64_t clock, uint64_t event_clock,
+                         uint64_t query_clock)
+{
+	serfwire_clock_witness(&s->clock, clock);
+	serfwire_clock_witness(&s->event_clock, event_clock);
+	serfwire_clock_witness(&s->query_clock, query_clock);
+	if (event_clock + 1 > s->event_min_time)
+		s->event_min_time = event_clock + 1;
+	if (query_clock + 1 > s->query_min_time)
+		s->query_min_time = query_clock + 1;
 }
 
 int serf_set_tags(struct serf *s, uint64_t now_ms, const uint8_t *meta, size_t len)

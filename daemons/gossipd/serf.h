@@ -192,6 +192,9 @@ int serf_merge_remote_state(struct serf *s, uint64_t now_ms, const uint8_t *p, s
 /* Serf.Join through addr: a swim push-pull join; call serf_join_done() with its outcome
  * (on success our join intent is broadcast). */
 void serf_join(struct serf *s, uint64_t now_ms, const struct swim_addr *addr, bool ignore_old);
+/* serf_join() for a caller that runs the join push/pulls itself (several addresses at
+ * once): only sets ignore_old; end with serf_join_done(). */
+void serf_join_start(struct serf *s, bool ignore_old);
 void serf_join_done(struct serf *s, uint64_t now_ms, bool ok);
 
 /* Serf.Leave: our leave intent broadcast, then swim's leave, then LeavePropagateDelay; ends
@@ -208,6 +211,12 @@ int serf_query(struct serf *s, uint64_t now_ms, struct serfwire_bytes name,
 /* Query.Respond for a SERF_FX_QUERY we emitted (ltime, id). -1 with serf's text. */
 int serf_respond(struct serf *s, uint64_t now_ms, uint64_t ltime, uint32_t id,
                  struct serfwire_bytes payload, const char **err);
+/* Serf.RemoveFailedNode[Prune]: a failed member becomes left (prune: forgotten). */
+int serf_force_leave(struct serf *s, uint64_t now_ms, const char *node, bool prune,
+                     const char **err);
+/* A previous run's clocks (the member snapshot): witnessed, older events ignored. */
+void serf_restore_clocks(struct serf *s, uint64_t clock, uint64_t event_clock,
+                         uint64_t query_clock);
 /* Serf.SetTags: new meta for us (swim_set_meta) and the tags our query filters see. */
 int serf_set_tags(struct serf *s, uint64_t now_ms, const uint8_t *meta, size_t len);
 

@@ -292,7 +292,7 @@ void api_agent_leave(struct http_req *r)
 
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_LEAVE;
-	http_call(r, "musterd", &m, 2 * HTTPD_CALL_TIMEOUT_MS + HTTPD_CALL_MARGIN_MS,
+	http_call(r, "musterd", &m, MSG_LEAVE_TIMEOUT_MS + HTTPD_CALL_MARGIN_MS,
 	          api_agent_result_done);
 }
 

@@ -208,7 +208,9 @@ void bus_child_ready(struct musterd *m, struct child *c)
 
 struct leave_call {
 	struct musterd *m;
+	bool has_caller; /* false: a signal asked (leave_on_terminate, SIGINT) */
 	struct ipc_from caller;
+	char why[32];
 };
 
 /* A graceful leave is gossip's to do (DESIGN.md §4 "Leave"); the agent
@@ -217,46 +219,74 @@ static void bus_leave_reply(void *arg, enum ipc_status st, struct msg *reply)
 {
 	struct leave_call *lc = arg;
 	struct musterd *m = lc->m;
+	unsigned code = 200;
+	char err[256] = "";
 
 	if (st != IPC_OK) {
-		char err[128];
-
+		code = 503;
 		snprintf(err, sizeof(err), "rpc error: gossipd %s", ipc_status_str(st));
-		ipc_reply_result(m->rpc, &lc->caller, 503, err);
 	} else if (reply->type != MSG_RESULT || reply->u.result.status != 200) {
-		ipc_reply_result(m->rpc, &lc->caller,
-		                 reply->type == MSG_RESULT ? (unsigned)reply->u.result.status : 500,
-		                 reply->type == MSG_RESULT ? reply->u.result.error : "bad reply");
+		code = reply->type == MSG_RESULT ? (unsigned)reply->u.result.status : 500;
+		snprintf(err, sizeof(err), "%s",
+		         reply->type == MSG_RESULT ? reply->u.result.error : "bad reply");
+	}
+	if (lc->has_caller) {
+		ipc_reply_result(m->rpc, &lc->caller, code, code == 200 ? "" : err);
+		if (code == 200)
+			sup_shutdown(m, "graceful leave");
 	} else {
-		ipc_reply_result(m->rpc, &lc->caller, 200, "");
-		sup_shutdown(m, "graceful leave");
+		/* a signal asked to leave and then stop: it stops either way */
+		if (code != 200)
+			log_warnx("graceful leave on %s failed: %s", lc->why, err);
+		sup_shutdown(m, lc->why);
 	}
 	free(lc);
 }
 
-static void bus_leave(struct musterd *m, const struct ipc_from *from)
+static int bus_leave_start(struct musterd *m, const struct ipc_from *from, const char *why)
 {
 	struct child *g = sup_find(m, "gossipd");
 	struct leave_call *lc;
 	struct msg req;
 
-	if (g->state != CHILD_READY) {
-		ipc_reply_result(m->rpc, from, 503, "rpc error: gossipd unavailable");
-		return;
-	}
-	lc = malloc(sizeof(*lc));
-	if (lc == NULL) {
-		ipc_reply_result(m->rpc, from, 500, "out of memory");
-		return;
-	}
+	if (g->state != CHILD_READY)
+		return -1;
+	lc = calloc(1, sizeof(*lc));
+	if (lc == NULL)
+		return -1;
 	lc->m = m;
-	lc->caller = *from;
+	lc->has_caller = from != NULL;
+	if (from)
+		lc->caller = *from;
+	snprintf(lc->why, sizeof(lc->why), "%s", why);
 	memset(&req, 0, sizeof(req));
 	req.type = MSG_LEAVE;
-	if (ipc_call(g->bus, &req, BUS_CHILD_TIMEOUT_MS * 2, bus_leave_reply, lc) != 0) {
+	if (ipc_call(g->bus, &req, MSG_LEAVE_TIMEOUT_MS, bus_leave_reply, lc) != 0) {
 		free(lc);
-		ipc_reply_result(m->rpc, from, 503, "rpc error: gossipd unavailable");
+		return -1;
 	}
+	return 0;
+}
+
+static void bus_leave(struct musterd *m, const struct ipc_from *from)
+{
+	if (bus_leave_start(m, from, "graceful leave") != 0)
+		ipc_reply_result(m->rpc, from, 503, "rpc error: gossipd unavailable");
+}
+
+/* SIGINT (unless skip_leave_on_interrupt) and SIGTERM (with leave_on_terminate) leave the
+ * cluster before stopping, as Consul's agent does (spec §3: true for clients, false for
+ * servers by default). Without a ready gossipd the agent just stops. */
+void bus_leave_then_stop(struct musterd *m, const char *why)
+{
+	if (m->leaving_on_signal)
+		return; /* a second signal waits for the first leave */
+	log_info("%s: leaving the cluster before stopping", why);
+	if (bus_leave_start(m, NULL, why) != 0) {
+		sup_shutdown(m, why);
+		return;
+	}
+	m->leaving_on_signal = true;
 }
 
 static void bus_status(struct musterd *m, const struct ipc_from *from)

@@ -179,8 +179,16 @@ static void musterd_on_signal(struct ev *ev, int signo, void *arg)
 		sup_reap(m);
 		break;
 	case SIGTERM:
+		if (m->conf.leave_on_terminate)
+			bus_leave_then_stop(m, "SIGTERM");
+		else
+			sup_shutdown(m, "SIGTERM");
+		break;
 	case SIGINT:
-		sup_shutdown(m, signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		if (!m->conf.skip_leave_on_interrupt)
+			bus_leave_then_stop(m, "SIGINT");
+		else
+			sup_shutdown(m, "SIGINT");
 		break;
 	case SIGHUP:
 		if (musterd_reload(m, err, sizeof(err)) != 0)

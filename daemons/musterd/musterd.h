@@ -68,6 +68,7 @@ struct musterd {
 	struct child children[SUP_CHILDREN];
 	bool all_ready_once;
 	bool shutting_down;
+	bool leaving_on_signal; /* a signal's graceful leave is under way */
 	int stop_phase;
 	uint64_t stop_timer;
 	int exit_code;
@@ -107,6 +108,7 @@ void bus_on_request(struct ipc_server *s, const struct ipc_from *from, struct ms
 /* Sends a request of this type to every ready child, nobody to answer:
  * failures are logged. */
 void bus_fanout_simple(struct musterd *m, enum msg_type type, const char *level);
+void bus_leave_then_stop(struct musterd *m, const char *why);
 
 /* ctl.c: the control socket */
 int ctl_open(struct musterd *m);
