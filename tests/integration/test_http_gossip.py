@@ -8,7 +8,7 @@ keyring). Everything that travels by gossip is polled with a deadline.
 """
 import base64
 import json
-import time
+import re
 import uuid
 
 import consul
@@ -21,7 +21,7 @@ from httpfix import HttpAgent, agent, assert_text, c, http, index_of, later, tim
 GOSSIP_DEADLINE = 15.0  # s for a join or an event to reach the other agent
 MEMBER_INT_FIELDS = ("Port", "Status", "ProtocolMin", "ProtocolMax", "ProtocolCur",
                      "DelegateMin", "DelegateMax", "DelegateCur")
-MEMBER_FIELDS = ("Name", "Addr", "Tags") + MEMBER_INT_FIELDS
+MEMBER_FIELDS = ("Name", "Addr", "Port", "Tags") + MEMBER_INT_FIELDS[1:]  # serf.Member's order
 EVENT_FIELDS = ("ID", "Name", "Payload", "NodeFilter", "ServiceFilter", "TagFilter", "Version",
                 "LTime")
 KEY1 = "HS5lJ+XuTlYKWaeGYyG+/A=="
@@ -420,6 +420,8 @@ def lan(ps):
 
 
 def test_keyring_rotation(keyed):
+    """Install, use, remove; each operation is a serf query per pool that
+    waits out its timeout, so the listings in between are few."""
     ps = pools(keyed)
     # A server: the WAN pool first, then the LAN pool (Consul's order).
     assert [p["WAN"] for p in ps] == [True, False], ps
@@ -428,20 +430,17 @@ def test_keyring_rotation(keyed):
         assert p["NumNodes"] == 1, p
     r = keyring(keyed, "POST", KEY2)
     assert r.text == "" and "Content-Type" not in r.headers
-    p = lan(pools(keyed))
-    assert p["Keys"] == {KEY1: 1, KEY2: 1} and p["PrimaryKeys"] == {KEY1: 1}, p
     keyring(keyed, "PUT", KEY2)
-    assert lan(pools(keyed))["PrimaryKeys"] == {KEY2: 1}
+    for p in pools(keyed):
+        assert p["Keys"] == {KEY1: 1, KEY2: 1} and p["PrimaryKeys"] == {KEY2: 1}, p
     # The primary key cannot be removed: Consul's multierror text, a 500.
     r = keyring(keyed, "DELETE", KEY2, status=500)
-    assert r.text.startswith(("1 error occurred:", "2 errors occurred:", "4 errors occurred:")), \
-        r.text
+    assert re.match(r"\d+ errors? occurred:\n\t\* ", r.text), r.text
     assert "Removing the primary key is not allowed" in r.text, r.text
     keyring(keyed, "DELETE", KEY1)
-    p = lan(pools(keyed))
-    assert p["Keys"] == {KEY2: 1} and p["PrimaryKeys"] == {KEY2: 1}, p
     # This agent's own keyring alone; members still answer.
-    assert lan(pools(keyed, **{"local-only": "true"}))["Keys"] == {KEY2: 1}
+    p = lan(pools(keyed, **{"local-only": "true"}))
+    assert p["Keys"] == {KEY2: 1} and p["PrimaryKeys"] == {KEY2: 1}, p
     assert len(members(keyed)) == 1
 
 
