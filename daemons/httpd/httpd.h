@@ -33,6 +33,7 @@ struct MHD_Daemon;
 #define HTTPD_IDLE_TIMEOUT_S  660          /* > max wait 10 min + jitter: a blocking reply is not cut */
 #define HTTPD_CALL_TIMEOUT_MS 10000        /* a bus call that does not block */
 #define HTTPD_CALL_MARGIN_MS  5000         /* added to wait + wait/16 for a blocking call */
+#define HTTPD_STOP_DRAIN_MS   500          /* a stop waits this long for replies on their way */
 #define HTTPD_WAIT_DEFAULT_MS (300u * 1000) /* spec §1.10: 5 min */
 #define HTTPD_WAIT_MAX_MS     (600u * 1000) /* spec §1.10: 10 min */
 #define HTTPD_MONITORS_MAX    64           /* concurrent /v1/agent/monitor streams */

@@ -480,3 +480,20 @@ def test_keyring_without_encryption_is_500(agent):
     r = keyring(agent, status=500)
     assert_text(r, 500)
     assert "error" in r.text, r.text
+
+
+# --- PUT /v1/agent/leave (§3.4) -------------------------------------------------------------
+
+
+def test_leave_answers_200_then_the_agent_exits():
+    """musterd answers the leave once gossipd has left and stops httpd at
+    once: httpd still delivers that 200 before it exits."""
+    a = HttpAgent()
+    try:
+        a.boot()
+        r = a.http.put("/v1/agent/leave", timeout=40)
+        assert r.status_code == 200, "%d %r" % (r.status_code, r.text)
+        assert r.text == ""
+        assert a.proc.wait(timeout=30) == 0
+    finally:
+        a.stop()
