@@ -84,10 +84,11 @@ PKGLIBS_raftd := $(shell pkg-config --libs rocksdb)
 TEST_musterd_OBJS := $(call daemon_lib,musterd)
 # gossipd: the pure modules (mlwire: memberlist's wire format; serfwire:
 # Serf's messages and tags; keyring: AES-GCM and the keyring; swim: the
-# SWIM + Lifeguard core; serf: Serf's layer on it) are tested and fuzzed
-# without the daemon.
+# SWIM + Lifeguard core; serf: Serf's layer on it; mlmap: the member map;
+# uevent: Consul's user events; gsnap: Serf's member snapshot) are tested
+# and fuzzed without the daemon.
 PKGLIBS_gossipd := $(shell pkg-config --libs libcrypto)
-GOSSIPD_PURE_SRC := $(wildcard daemons/gossipd/mlwire.c daemons/gossipd/serfwire.c daemons/gossipd/keyring.c daemons/gossipd/lzw.c daemons/gossipd/swim.c daemons/gossipd/serf.c daemons/gossipd/mlmap.c)
+GOSSIPD_PURE_SRC := $(wildcard daemons/gossipd/mlwire.c daemons/gossipd/serfwire.c daemons/gossipd/keyring.c daemons/gossipd/lzw.c daemons/gossipd/swim.c daemons/gossipd/serf.c daemons/gossipd/mlmap.c daemons/gossipd/uevent.c daemons/gossipd/gsnap.c)
 GOSSIPD_PURE_OBJS := $(GOSSIPD_PURE_SRC:%.c=$(B)/obj/%.o)
 TEST_mlwire_OBJS := $(GOSSIPD_PURE_OBJS)
 TEST_mlwire_LIBS := $(PKGLIBS_gossipd)
@@ -109,6 +110,16 @@ FUZZ_gossip_SRC := $(GOSSIPD_PURE_SRC)
 FUZZ_serf_OBJS := $(GOSSIPD_PURE_OBJS)
 FUZZ_serf_LIBS := $(PKGLIBS_gossipd)
 FUZZ_serf_SRC := $(GOSSIPD_PURE_SRC)
+TEST_uevent_OBJS := $(GOSSIPD_PURE_OBJS)
+TEST_uevent_LIBS := $(PKGLIBS_gossipd)
+TEST_gsnap_OBJS := $(GOSSIPD_PURE_OBJS)
+TEST_gsnap_LIBS := $(PKGLIBS_gossipd)
+FUZZ_uevent_OBJS := $(GOSSIPD_PURE_OBJS)
+FUZZ_uevent_LIBS := $(PKGLIBS_gossipd)
+FUZZ_uevent_SRC := $(GOSSIPD_PURE_SRC)
+FUZZ_gsnap_OBJS := $(GOSSIPD_PURE_OBJS)
+FUZZ_gsnap_LIBS := $(PKGLIBS_gossipd)
+FUZZ_gsnap_SRC := $(GOSSIPD_PURE_SRC)
 # tests/helpers/mkstore: a raftd store with a given Raft configuration.
 HELPER_mkstore_OBJS := $(TEST_store_OBJS)
 HELPER_mkstore_LIBS := $(TEST_store_LIBS)

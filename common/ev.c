@@ -335,6 +335,11 @@ void ev_stop(struct ev *ev)
 	ev->stopped = true;
 }
 
+void ev_resume(struct ev *ev)
+{
+	ev->stopped = false;
+}
+
 static int ev_build_items(struct ev *ev)
 {
 	if (ev->items_size < ev->nw) {

@@ -51,6 +51,9 @@ int ev_run(struct ev *ev);
 /* One turn, waiting at most max_wait_ms (-1: until the next timer). */
 int ev_run_once(struct ev *ev, int max_wait_ms);
 void ev_stop(struct ev *ev);
+/* Undoes ev_stop, so ev_run_once dispatches again: a daemon that finishes
+ * what is on its way before it exits (httpd's stop). */
+void ev_resume(struct ev *ev);
 
 /* Monotonic milliseconds, cached at the start of each turn. */
 uint64_t ev_now_ms(const struct ev *ev);

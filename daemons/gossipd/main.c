@@ -110,23 +110,6 @@ static enum pool_id pool_id_of(struct gossipd *g, struct pool *p)
 
 /* ---- members ---- */
 
-static const char *member_event_name(enum serf_member_event ev)
-{
-	switch (ev) {
-	case SERF_EV_JOIN:
-		return "member-join";
-	case SERF_EV_LEAVE:
-		return "member-leave";
-	case SERF_EV_FAILED:
-		return "member-failed";
-	case SERF_EV_UPDATE:
-		return "member-update";
-	case SERF_EV_REAP:
-		return "member-reap";
-	}
-	return "member-unknown";
-}
-
 /* A member into the bus record; its strings live in store (freed by the caller). */
 struct member_store {
 	char addr[64];
@@ -184,7 +167,7 @@ static void on_member(void *arg, struct pool *p, enum serf_member_event ev,
 	enum pool_id id = pool_id_of(g, p);
 	char a[64];
 	g->member_events++;
-	log_info("gossip(%s): %s: %s %s", pool_label(id), member_event_name(ev), m->name,
+	log_info("gossip(%s): %s: %s %s", pool_label(id), serf_member_event_str(ev), m->name,
 	         mlmap_addr_str(&m->addr, a, sizeof(a)));
 	/* serf's snapshotter: alive members are remembered for a rejoin, the others dropped */
 	if (g->snap[id] && strcmp(m->name, g->self_name[id]) != 0) {
@@ -199,7 +182,7 @@ static void on_member(void *arg, struct pool *p, enum serf_member_event ev,
 	memset(&e, 0, sizeof(e));
 	e.type = MSG_MEMBER_EVENT;
 	e.u.member_event.epoch = g->d->epoch;
-	e.u.member_event.event = (char *)member_event_name(ev);
+	e.u.member_event.event = (char *)serf_member_event_str(ev);
 	e.u.member_event.wan = id == WAN;
 	member_to_msg(m, &e.u.member_event.member, &st);
 	ipc_publish(g->d->pub, &e);
@@ -768,6 +751,8 @@ static void key_count(struct key_part *kp, const char *key, bool primary)
 		kp->key_count[i]++;
 }
 
+static void key_op_reply(struct gossipd *g, struct key_op *o);
+
 static void on_query_response(void *arg, struct pool *p, uint64_t ltime, uint32_t id,
                               const char *from, struct serfwire_bytes payload)
 {
@@ -808,6 +793,15 @@ static void on_query_response(void *arg, struct pool *p, uint64_t ltime, uint32_
 		}
 	}
 	serfwire_msg_fini(&m);
+	/* serf waits out the query's timeout; once every member answered there is nothing
+	 * left to wait for */
+	if (kp->num_resp + kp->num_err >= kp->num_nodes) {
+		kp->done = true;
+		for (int i = 0; i < 2; i++)
+			if (o->part[i].active && !o->part[i].done)
+				return;
+		key_op_reply(g, o);
+	}
 }
 
 static void key_op_free(struct key_op *o)
@@ -934,7 +928,8 @@ static void handle_keyring(struct gossipd *g, const struct ipc_from *from,
 	size_t raw_len = 0;
 	if (strcmp(op, "list") != 0) {
 		if (b64_decode(m->key ? m->key : "", raw, sizeof(raw), &raw_len) != 0) {
-			ipc_reply_result(g->d->rpc, from, 400, "illegal base64 data in the key");
+			/* serf's KeyManager fails on base64.DecodeString; Consul answers 500 */
+			ipc_reply_result(g->d->rpc, from, 500, "illegal base64 data in the key");
 			return;
 		}
 	}
@@ -971,7 +966,8 @@ static void handle_keyring(struct gossipd *g, const struct ipc_from *from,
 		struct serf_query_param qp = {.relay_factor = (uint8_t)m->relay_factor};
 		const char *why = NULL;
 		kp->active = true;
-		kp->num_nodes = swim_num_members(serf_swim(pool_serf(p)));
+		/* serf: memberlist.NumMembers(), the members not dead or left */
+		kp->num_nodes = swim_num_alive(serf_swim(pool_serf(p)));
 		if (pool_query(p, qname, req.p, req.len, &qp, &kp->ltime, &kp->id, &why) != 0) {
 			snprintf(kp->error, sizeof(kp->error), "%s", why ? why : "query failed");
 			kp->done = true;
@@ -1033,6 +1029,20 @@ static int keyring_setup(struct gossipd *g, char *err, size_t err_size)
 
 /* ---- setup ---- */
 
+/* serf's snapshotter writes the last time seen, Time() - 1: a restart witnesses it, and
+ * only events and queries after it are news (serf_restore_clocks). */
+static uint64_t last_seen(uint64_t t)
+{
+	return t ? t - 1 : 0;
+}
+
+static int snap_clocks(struct gossipd *g, enum pool_id id)
+{
+	struct serf *s = pool_serf(g->pool[id]);
+	return gsnap_clocks(g->snap[id], last_seen(serf_clock(s)), last_seen(serf_event_clock(s)),
+	                    last_seen(serf_query_clock(s)));
+}
+
 static void clock_save(struct ev *ev, void *arg)
 {
 	struct gossipd *g = arg;
@@ -1040,9 +1050,7 @@ static void clock_save(struct ev *ev, void *arg)
 	for (int id = LAN; id <= WAN; id++) {
 		if (!g->snap[id] || !g->pool[id])
 			continue;
-		struct serf *s = pool_serf(g->pool[id]);
-		if (gsnap_clocks(g->snap[id], serf_clock(s), serf_event_clock(s), serf_query_clock(s)) !=
-		    0)
+		if (snap_clocks(g, id) != 0)
 			log_warn("gossip(%s): cannot write the member snapshot", pool_label(id));
 	}
 	g->clock_timer = ev_timer_add(g->d->ev, GOSSIPD_CLOCK_SAVE_MS, clock_save, g);
@@ -1247,10 +1255,8 @@ static void gossipd_stop(struct daemon *d)
 	for (int id = LAN; id <= WAN; id++) {
 		if (g->retry[id].timer)
 			ev_timer_del(d->ev, g->retry[id].timer);
-		if (g->snap[id] && g->pool[id]) {
-			struct serf *s = pool_serf(g->pool[id]);
-			gsnap_clocks(g->snap[id], serf_clock(s), serf_event_clock(s), serf_query_clock(s));
-		}
+		if (g->snap[id] && g->pool[id])
+			snap_clocks(g, id);
 		gsnap_close(g->snap[id]);
 		pool_free(g->pool[id]);
 		g->pool[id] = NULL;

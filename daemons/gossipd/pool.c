@@ -663,7 +663,8 @@ static void in_message(struct conn *k, const struct mlwire_bytes *msg)
 static void conn_readable(struct conn *k)
 {
 	struct pool *p = k->p;
-	for (int i = 0; i < 16; i++) {
+	bool eof = false; /* the peer closed: what came before it is still parsed */
+	for (int i = 0; i < 16 && !eof; i++) {
 		if (buf_reserve(&k->in, 65536) != 0) {
 			conn_finish(k, false, "out of memory");
 			return;
@@ -676,8 +677,8 @@ static void conn_readable(struct conn *k)
 			return;
 		}
 		if (n == 0) {
-			conn_finish(k, false, "EOF");
-			return;
+			eof = true;
+			break;
 		}
 		k->in.len += (size_t)n;
 		p->st.tcp_bytes_in += (uint64_t)n;
@@ -688,12 +689,19 @@ static void conn_readable(struct conn *k)
 	}
 	const char *why = NULL;
 	size_t off = 0;
+	if (k->in.len == 0 && eof) {
+		conn_finish(k, false, "EOF");
+		return;
+	}
 	if (k->kind == CK_IN && !k->label_seen) {
 		struct mlwire_bytes label;
 		size_t used = 0;
 		enum mlwire_frame f = mlwire_stream_label(&p->ml, k->in.p, k->in.len, &label, &used, &why);
-		if (f == MLWIRE_FRAME_MORE)
+		if (f == MLWIRE_FRAME_MORE) {
+			if (eof)
+				conn_finish(k, false, "EOF");
 			return;
+		}
 		if (f == MLWIRE_FRAME_BAD) {
 			bad_input(p, "stream refused", why);
 			conn_finish(k, false, why);
@@ -709,6 +717,8 @@ static void conn_readable(struct conn *k)
 	int rc = conn_take_msg(k, off, &tmp, &msg, &used, &why);
 	if (rc == 0) {
 		buf_fini(&tmp);
+		if (eof)
+			conn_finish(k, false, "EOF");
 		return;
 	}
 	if (rc < 0) {

@@ -30,6 +30,9 @@
 #define API_UI_FILE_MAX      (32u << 20) /* bytes of one UI file served */
 #define API_UI_PATH_MAX      4096
 #define API_STATS_TIMEOUT_MS 8000 /* musterd gives each daemon 5 s to answer STATS */
+/* A join (memberlist's 10 s TCP timeout per address) or a force-leave
+ * (serf's 5 s broadcast timeout) answers later than an ordinary call. */
+#define API_GOSSIP_SLOW_MS   30000
 
 /* Where `make install` puts the UI: <datadir>/muster/ui. The Makefile may
  * pass MUSTER_DATADIR; otherwise it is the share/ beside libexec/. */
@@ -46,11 +49,6 @@ static const struct {
 	const char *prefix;
 	const char *text;
 } api_missing[] = {
-    {"/v1/agent/members", "gossip membership is not built yet: it arrives with gossipd (issue 8)"},
-    {"/v1/agent/join/", "gossip membership is not built yet: it arrives with gossipd (issue 8)"},
-    {"/v1/agent/force-leave/",
-     "gossip membership is not built yet: it arrives with gossipd (issue 8)"},
-    {"/v1/event/", "user events are not built yet: they arrive with gossipd (issue 8)"},
     {"/v1/agent/", "agent service endpoints are not built yet: they arrive with healthd (issue 6)"},
     {"/v1/coordinate/", "network coordinates are not built yet: they arrive in a later issue"},
     {"/v1/query", "prepared queries are not built yet: they arrive in a later issue"},
@@ -298,6 +296,101 @@ void api_agent_leave(struct http_req *r)
 	          api_agent_result_done);
 }
 
+/* --- gossip membership: members, join, force-leave (§3.2, §3.3, §3.5) ------
+ * Answered by gossipd from its pools; agent endpoints, so no index
+ * headers. A gossipd not running yet (or restarting) is a 503. */
+
+/* Consul's AgentMembers: the WAN pool when ?wan has any non-empty value;
+ * ?segment "" or "_all" (what the CLI sends) is this agent's only
+ * segment, with wan any other segment is a 400, without it the errors of
+ * Consul CE's LANMembers (a server has no segments, a client only its
+ * own ""). A client's WAN list is empty: gossipd answers it. */
+static void api_agent_members_done(struct http_req *r, enum ipc_status st, struct msg *reply)
+{
+	const struct msg_member_list *ml;
+	struct json_object *a;
+
+	if (http_reply_bus_error(r, st, reply, MSG_MEMBERS_REPLY))
+		return;
+	ml = &reply->u.members_reply.members;
+	a = json_object_new_array_ext((int)ml->n);
+	for (uint32_t i = 0; i < ml->n; i++)
+		json_object_array_add(a, hjson_gossip_member(&ml->v[i]));
+	http_reply_json(r, 200, a);
+}
+
+void api_agent_members(struct http_req *r)
+{
+	const char *wan = hquery_get(&r->query, "wan");
+	const char *segment = hquery_get(&r->query, "segment");
+	bool other_segment = segment != NULL && *segment != '\0' && strcmp(segment, "_all") != 0;
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_MEMBERS;
+	m.u.members.wan = wan != NULL && *wan != '\0';
+	if (other_segment) {
+		if (m.u.members.wan)
+			http_reply_text(r, 400, "Cannot provide a segment with wan=true");
+		else if (r->h->d->conf.server)
+			http_reply_text(r, 500,
+			                "Network segments are not supported in this version of Consul");
+		else
+			http_reply_errorf(r, 500, "segment \"%s\" not found", segment);
+		return;
+	}
+	http_call(r, "gossipd", &m, 0, api_agent_members_done);
+}
+
+/* A join or force-leave: 200 with an empty body, or gossipd's error as
+ * it is (RESULT 500 "1 error occurred: ..." from serf's join). */
+static void api_agent_gossip_done(struct http_req *r, enum ipc_status st, struct msg *reply)
+{
+	if (st == IPC_OK && reply->type == MSG_RESULT && reply->u.result.status == 200) {
+		http_reply_empty(r, 200);
+		return;
+	}
+	if (st == IPC_OK && reply->type == MSG_JOIN_REPLY) {
+		http_reply_empty(r, 200);
+		return;
+	}
+	if (http_reply_bus_error(r, st, reply, MSG_RESULT))
+		return;
+	http_reply_text(r, 500, "unexpected reply to the request");
+}
+
+/* Consul's AgentJoin: the rest of the path is the address ("host" or
+ * "host:port"), ?wan any non-empty value. gossipd answers once the
+ * push/pull ended, which may wait for a TCP timeout. */
+void api_agent_join(struct http_req *r)
+{
+	const char *wan = hquery_get(&r->query, "wan");
+	char *addrs[1] = {(char *)r->id};
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_JOIN;
+	m.u.join.addrs.v = addrs;
+	m.u.join.addrs.n = 1;
+	m.u.join.wan = wan != NULL && *wan != '\0';
+	http_call(r, "gossipd", &m, API_GOSSIP_SLOW_MS, api_agent_gossip_done);
+}
+
+/* Consul's AgentForceLeave: ?prune and ?wan count by their presence
+ * alone (`_, prune := req.URL.Query()["prune"]`). serf waits for the
+ * leave intent to be broadcast before it answers. */
+void api_agent_force_leave(struct http_req *r)
+{
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_FORCE_LEAVE;
+	m.u.force_leave.node = (char *)r->id;
+	m.u.force_leave.prune = hquery_has(&r->query, "prune");
+	m.u.force_leave.wan = hquery_has(&r->query, "wan");
+	http_call(r, "gossipd", &m, API_GOSSIP_SLOW_MS, api_agent_gossip_done);
+}
+
 /* --- shared: stats of every daemon --------------------------------------- */
 
 static const struct msg_daemon_stats *api_daemon(const struct msg_stats_reply *sr, const char *name)
@@ -405,6 +498,10 @@ static struct json_object *api_self_config(const struct conf *c)
 	json_object_object_add(o, "Server", json_object_new_boolean(c->server));
 	api_add_str(o, "Version", MUSTER_VERSION);
 	api_add_str(o, "BuildDate", date);
+	/* Pre-1.0 Consul put its whole config here: armon/consul-api's
+	 * TestAgent_Join joins Config.AdvertiseAddr (a string, or it
+	 * panics). Newer clients ignore it. */
+	api_add_str(o, "AdvertiseAddr", c->advertise_addr);
 	/* Patroni's adjust_ttl() reads it as nanoseconds (§3.1). */
 	json_object_object_add(
 	    o, "SessionTTLMin",

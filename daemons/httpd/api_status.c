@@ -4,6 +4,7 @@
 
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -221,4 +222,165 @@ static void api_operator_autopilot_health_done(struct http_req *r, enum ipc_stat
 void api_operator_autopilot_health(struct http_req *r)
 {
 	api_status_ask(r, 0, api_operator_autopilot_health_done);
+}
+
+/* --- /v1/operator/keyring (Consul's OperatorKeyringEndpoint) -------------
+ * GET lists, POST installs, PUT makes primary, DELETE removes; the key is
+ * {"Key": "<base64>"} in the body. gossipd runs serf's _serf_*-key
+ * queries on every pool (the WAN one first) and answers one result per
+ * pool; a pool with an error makes the whole answer Consul's 500. */
+
+#define API_KEYRING_TIMEOUT_MS 30000 /* a serf query per pool, each a few s */
+#define API_RELAY_FACTOR_MAX   5     /* Consul's ParseRelayFactor */
+
+/* Go's strconv.Atoi: an optional sign and decimal digits, the int64
+ * range; 0, or -1 with *why "invalid syntax" or "value out of range". */
+static int api_atoi(const char *s, int64_t *out, const char **why)
+{
+	const uint64_t lim = UINT64_C(1) << 63; /* |INT64_MIN| */
+	bool neg = false, big = false;
+	uint64_t v = 0;
+
+	if (*s == '+' || *s == '-')
+		neg = *s++ == '-';
+	if (*s == '\0') {
+		*why = "invalid syntax";
+		return -1;
+	}
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9') {
+			*why = "invalid syntax"; /* Go reports syntax before range */
+			return -1;
+		}
+		if (big || v > (lim - (uint64_t)(*s - '0')) / 10)
+			big = true;
+		else
+			v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (big || v > (neg ? lim : lim - 1)) {
+		*why = "value out of range";
+		return -1;
+	}
+	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+static void api_operator_keyring_done(struct http_req *r, enum ipc_status st, struct msg *reply)
+{
+	const struct msg_keyring_pool_list *pools;
+	struct json_object *a;
+	char *errs;
+
+	if (http_reply_bus_error(r, st, reply, MSG_KEYRING_REPLY))
+		return;
+	pools = &reply->u.keyring_reply.pools;
+	errs = hjson_keyring_errors(pools);
+	if (errs != NULL) {
+		/* keyringErrorsOrNil: the list, if any, is dropped with it. */
+		http_reply_text(r, 500, errs);
+		free(errs);
+		return;
+	}
+	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+		http_reply_empty(r, 200);
+		return;
+	}
+	a = json_object_new_array_ext((int)pools->n);
+	for (uint32_t i = 0; i < pools->n; i++)
+		json_object_array_add(a, hjson_keyring_pool(&pools->v[i]));
+	http_reply_json(r, 200, a);
+}
+
+/* The checks run in Consul's order: the body (writes only), then
+ * ?relay-factor, then ?local-only (lists only). The body's RelayFactor is
+ * keyringArgs' own field, which ?relay-factor overrides. */
+void api_operator_keyring(struct http_req *r)
+{
+	const char *rf = hquery_get(&r->query, "relay-factor");
+	const char *lo = hquery_get(&r->query, "local-only");
+	bool list = r->method == HTTP_GET || r->method == HTTP_HEAD;
+	struct json_object *body = NULL;
+	struct msg m;
+	bool failed;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_KEYRING;
+	m.u.keyring.op = (char *)(list                     ? "list"
+	                          : r->method == HTTP_POST ? "install"
+	                          : r->method == HTTP_PUT  ? "use"
+	                                                   : "remove");
+	if (!list) {
+		struct hjson_dec d = {0};
+		struct json_object *v;
+
+		body = http_body_json(r, &failed);
+		if (failed)
+			return;
+		if (body == NULL) {
+			http_reply_text(r, 400, "Request decode failed: EOF");
+			return;
+		}
+		if (!json_object_is_type(body, json_type_object))
+			hjson_fail(&d, "json: cannot unmarshal %s into Go value of type agent.keyringArgs",
+			           hjson_kind(body));
+		m.u.keyring.key = (char *)hjson_get_str(&d, body, "Key");
+		v = hjson_get(body, "RelayFactor");
+		m.u.keyring.relay_factor = hjson_get_u64(&d, body, "RelayFactor", 0);
+		if (!d.failed && m.u.keyring.relay_factor > UINT8_MAX)
+			hjson_fail(&d,
+			           "json: cannot unmarshal number %s into Go struct field "
+			           "keyringArgs.RelayFactor of type uint8",
+			           json_object_get_string(v));
+		if (d.failed) {
+			http_reply_errorf(r, 400, "Request decode failed: %s", d.err);
+			json_object_put(body);
+			return;
+		}
+	}
+	if (rf != NULL && *rf != '\0') {
+		int64_t n;
+		const char *why;
+		char q[128];
+
+		if (api_atoi(rf, &n, &why) != 0) {
+			gofmt_quote_buf(rf, strlen(rf), q, sizeof(q));
+			http_reply_errorf(r, 400,
+			                  "Error parsing relay factor: strconv.Atoi: parsing %s: %s", q,
+			                  why);
+			json_object_put(body);
+			return;
+		}
+		if (n < 0 || n > API_RELAY_FACTOR_MAX) {
+			http_reply_text(r, 400,
+			                "Invalid relay-factor: Relay factor must be in range: [0, 5]");
+			json_object_put(body);
+			return;
+		}
+		m.u.keyring.relay_factor = (uint64_t)n;
+	}
+	if (lo != NULL && *lo != '\0') {
+		bool b;
+		char q[128];
+
+		if (hquery_parse_bool(lo, &b) != 0) {
+			gofmt_quote_buf(lo, strlen(lo), q, sizeof(q));
+			http_reply_errorf(r, 400,
+			                  "Error parsing local-only: strconv.ParseBool: parsing %s: "
+			                  "invalid syntax",
+			                  q);
+			json_object_put(body);
+			return;
+		}
+		if (b && !list) {
+			http_reply_text(r, 400, "Invalid use of local-only: local-only can only be set "
+			                        "for list requests");
+			json_object_put(body);
+			return;
+		}
+		m.u.keyring.local_only = b;
+	}
+	if (m.u.keyring.key == NULL)
+		m.u.keyring.key = "";
+	http_call(r, "gossipd", &m, API_KEYRING_TIMEOUT_MS, api_operator_keyring_done);
+	json_object_put(body); /* the key was borrowed from it until the call was sent */
 }

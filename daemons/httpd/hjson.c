@@ -19,6 +19,7 @@
 /* The largest JSON text hjson_write produces (a limit on everything): a
  * reply past it is a bug or an attack, not a result. */
 #define HJSON_WRITE_MAX ((size_t)1 << 30)
+#define HJSON_KEYRING_ERR_MAX (256u << 10) /* bytes of a keyring error text */
 /* Go keeps a duration in an int64 of nanoseconds. */
 
 /* ---- errors ------------------------------------------------------------- */
@@ -1094,6 +1095,197 @@ struct json_object *hjson_session(const struct msg_session *s)
 	hjson_add(o, "CreateIndex", hjson_u64(s->create_index));
 	hjson_add(o, "ModifyIndex", hjson_u64(s->modify_index));
 	return o;
+}
+
+/* ---- gossipd's records (§2.10, §2.12, /v1/operator/keyring) --------------- */
+
+static int hjson_idx_cmp(const void *a, const void *b, void *arg)
+{
+	char *const *keys = arg;
+	const char *x = keys[*(const uint32_t *)a];
+	const char *y = keys[*(const uint32_t *)b];
+
+	return strcmp(x != NULL ? x : "", y != NULL ? y : "");
+}
+
+/* The order of n keys, sorted as Go's encoding/json writes a map (byte
+ * order): gossipd sends tags in whatever order serf decoded them.
+ * malloc'd; NULL when n is 0. */
+static uint32_t *hjson_key_order(char *const *keys, uint32_t n)
+{
+	uint32_t *ix;
+
+	if (n == 0)
+		return NULL;
+	ix = xcalloc(n, sizeof(*ix));
+	for (uint32_t i = 0; i < n; i++)
+		ix[i] = i;
+	qsort_r(ix, n, sizeof(*ix), hjson_idx_cmp, (void *)keys);
+	return ix;
+}
+
+static struct json_object *hjson_strmap_sorted(const struct msg_strmap *m)
+{
+	struct json_object *o = json_object_new_object();
+	uint32_t *ix = hjson_key_order(m->k, m->n);
+
+	for (uint32_t i = 0; i < m->n; i++)
+		hjson_add(o, m->k[ix[i]] != NULL ? m->k[ix[i]] : "", hjson_str(m->v[ix[i]]));
+	free(ix);
+	return o;
+}
+
+/* serf.Member as encoding/json writes it: Addr is a net.IP (its text),
+ * Status a number; the Go client decodes Port as uint16 and the versions
+ * as uint8, gossipd's values fit them. */
+struct json_object *hjson_gossip_member(const struct msg_member *m)
+{
+	struct json_object *o = json_object_new_object();
+
+	hjson_add(o, "Name", hjson_str(m->name));
+	hjson_add(o, "Addr", hjson_str(m->addr));
+	hjson_add(o, "Port", hjson_u64(m->port));
+	hjson_add(o, "Tags", hjson_strmap_sorted(&m->tags));
+	hjson_add(o, "Status", hjson_u64(m->status));
+	hjson_add(o, "ProtocolMin", hjson_u64(m->protocol_min));
+	hjson_add(o, "ProtocolMax", hjson_u64(m->protocol_max));
+	hjson_add(o, "ProtocolCur", hjson_u64(m->protocol_cur));
+	hjson_add(o, "DelegateMin", hjson_u64(m->delegate_min));
+	hjson_add(o, "DelegateMax", hjson_u64(m->delegate_max));
+	hjson_add(o, "DelegateCur", hjson_u64(m->delegate_cur));
+	return o;
+}
+
+/* Consul's agent.UserEvent: Payload is a []byte, so base64, and null
+ * when empty (python-consul and the Go client both accept null). */
+struct json_object *hjson_user_event(const struct msg_consul_event *e)
+{
+	struct json_object *o = json_object_new_object();
+
+	hjson_add(o, "ID", hjson_str(e->id));
+	hjson_add(o, "Name", hjson_str(e->name));
+	if (e->payload.len > 0) {
+		char *b64 = hjson_b64_encode(e->payload.p, e->payload.len);
+
+		hjson_add(o, "Payload", json_object_new_string(b64));
+		free(b64);
+	} else {
+		hjson_add(o, "Payload", NULL);
+	}
+	hjson_add(o, "NodeFilter", hjson_str(e->node_filter));
+	hjson_add(o, "ServiceFilter", hjson_str(e->service_filter));
+	hjson_add(o, "TagFilter", hjson_str(e->tag_filter));
+	hjson_add(o, "Version", hjson_u64(e->version));
+	hjson_add(o, "LTime", hjson_u64(e->ltime));
+	return o;
+}
+
+/* structs.KeyringResponse: WAN, Datacenter, Segment, Partition
+ * (omitempty, never set without partitions), Messages (omitempty), Keys,
+ * PrimaryKeys, NumNodes, Error (omitempty). The key maps are {} rather
+ * than null: serf's answer always makes them. */
+struct json_object *hjson_keyring_pool(const struct msg_keyring_pool *p)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *keys = json_object_new_object();
+	struct json_object *primary = json_object_new_object();
+	char **names = p->keys.n ? xcalloc(p->keys.n, sizeof(char *)) : NULL;
+	uint32_t *ix;
+
+	for (uint32_t i = 0; i < p->keys.n; i++)
+		names[i] = p->keys.v[i].key;
+	ix = hjson_key_order(names, p->keys.n);
+	for (uint32_t i = 0; i < p->keys.n; i++) {
+		const struct msg_keyring_key *k = &p->keys.v[ix[i]];
+		const char *name = k->key != NULL ? k->key : "";
+
+		hjson_add(keys, name, hjson_u64(k->count));
+		if (k->primary_count > 0)
+			hjson_add(primary, name, hjson_u64(k->primary_count));
+	}
+	free(ix);
+	free(names);
+
+	hjson_add(o, "WAN", json_object_new_boolean(p->wan));
+	hjson_add(o, "Datacenter", hjson_str(p->datacenter));
+	hjson_add(o, "Segment", hjson_str(p->segment));
+	if (p->messages.n > 0)
+		hjson_add(o, "Messages", hjson_strmap_sorted(&p->messages));
+	hjson_add(o, "Keys", keys);
+	hjson_add(o, "PrimaryKeys", primary);
+	hjson_add(o, "NumNodes", hjson_u64(p->num_nodes));
+	if (!hjson_empty(p->error))
+		hjson_add(o, "Error", hjson_str(p->error));
+	return o;
+}
+
+/* One error line of the list: go-multierror's ListFormatFunc writes
+ * "1 error occurred:\n\t* <e>\n\n" or "<n> errors occurred:\n\t* <e1>\n\t* <e2>\n\n". */
+static void hjson_keyring_line(struct buf *lines, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void hjson_keyring_line(struct buf *lines, size_t *n, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	buf_append(lines, *n ? "\n\t* " : "\t* ", *n ? 4 : 3);
+	buf_append(lines, tmp, strnlen(tmp, sizeof(tmp) - 1));
+	(*n)++;
+}
+
+char *hjson_keyring_errors(const struct msg_keyring_pool_list *l)
+{
+	struct buf lines, out;
+	size_t n = 0;
+	char *text;
+
+	buf_init(&lines, HJSON_KEYRING_ERR_MAX);
+	for (uint32_t i = 0; i < l->n; i++) {
+		const struct msg_keyring_pool *p = &l->v[i];
+		uint32_t *ix;
+
+		if (hjson_empty(p->error))
+			continue;
+		if (p->wan)
+			hjson_keyring_line(&lines, &n, "WAN%s%s%s error: %s",
+			                   hjson_empty(p->segment) ? "" : " [segment: ",
+			                   hjson_empty(p->segment) ? "" : p->segment,
+			                   hjson_empty(p->segment) ? "" : "]", p->error);
+		else
+			hjson_keyring_line(&lines, &n, "%s (LAN)%s%s%s error: %s",
+			                   p->datacenter != NULL ? p->datacenter : "",
+			                   hjson_empty(p->segment) ? "" : " [segment: ",
+			                   hjson_empty(p->segment) ? "" : p->segment,
+			                   hjson_empty(p->segment) ? "" : "]", p->error);
+		/* Go ranges over the map in random order; name order here. */
+		ix = hjson_key_order(p->messages.k, p->messages.n);
+		for (uint32_t j = 0; j < p->messages.n; j++)
+			hjson_keyring_line(&lines, &n, "%s: %s",
+			                   p->messages.k[ix[j]] ? p->messages.k[ix[j]] : "",
+			                   p->messages.v[ix[j]] ? p->messages.v[ix[j]] : "");
+		free(ix);
+	}
+	if (n == 0) {
+		buf_fini(&lines);
+		return NULL;
+	}
+	buf_init(&out, HJSON_KEYRING_ERR_MAX + 64);
+	if (n == 1)
+		buf_printf(&out, "1 error occurred:\n");
+	else
+		buf_printf(&out, "%zu errors occurred:\n", n);
+	buf_append(&out, lines.p, lines.len);
+	buf_append(&out, "\n\n", 2);
+	text = xstrdup(buf_cstr(&out) != NULL ? buf_cstr(&out) : "keyring errors: too long to show");
+	buf_fini(&out);
+	buf_fini(&lines);
+	return text;
 }
 
 /* ---- Consul's JSON to records (§4.1, §8.3) ------------------------------ */

@@ -76,6 +76,15 @@ struct json_object *hjson_catalog_service(const struct msg_node *n,
 struct json_object *hjson_check(const struct msg_check *c);                /* HealthCheck §2.6 */
 struct json_object *hjson_svc_entry(const struct msg_svc_entry *e);        /* ServiceEntry §2.7 */
 struct json_object *hjson_session(const struct msg_session *s);            /* Session §2.9 */
+struct json_object *hjson_gossip_member(const struct msg_member *m);       /* Member §2.10 */
+struct json_object *hjson_user_event(const struct msg_consul_event *e);    /* UserEvent §2.12 */
+/* One pool of a keyring listing (Consul's structs.KeyringResponse). */
+struct json_object *hjson_keyring_pool(const struct msg_keyring_pool *p);
+/* Consul's keyringErrorsOrNil as its HTTP 500 text (a go-multierror list:
+ * "<dc> (LAN) error: <text>" or "WAN error: ...", then "<node>: <text>"
+ * for each message of that pool, nodes in name order); NULL when no pool
+ * has an error. malloc'd. */
+char *hjson_keyring_errors(const struct msg_keyring_pool_list *l);
 
 /* --- Consul's JSON to records (catalog register §4.1, txn §8.3) ------------
  * Fill out from o with the lenient rules above; strings are copied

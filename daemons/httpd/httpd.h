@@ -33,6 +33,7 @@ struct MHD_Daemon;
 #define HTTPD_IDLE_TIMEOUT_S  660          /* > max wait 10 min + jitter: a blocking reply is not cut */
 #define HTTPD_CALL_TIMEOUT_MS 10000        /* a bus call that does not block */
 #define HTTPD_CALL_MARGIN_MS  5000         /* added to wait + wait/16 for a blocking call */
+#define HTTPD_STOP_DRAIN_MS   500          /* a stop waits this long for replies on their way */
 #define HTTPD_WAIT_DEFAULT_MS (300u * 1000) /* spec §1.10: 5 min */
 #define HTTPD_WAIT_MAX_MS     (600u * 1000) /* spec §1.10: 10 min */
 #define HTTPD_MONITORS_MAX    64           /* concurrent /v1/agent/monitor streams */
@@ -259,12 +260,21 @@ void api_status_peers(struct http_req *r);
 void api_operator_raft_configuration(struct http_req *r);
 void api_operator_raft_peer(struct http_req *r);
 void api_operator_autopilot_health(struct http_req *r);
+/* /v1/operator/keyring: gossipd's keyring (Consul's operator_endpoint.go) */
+void api_operator_keyring(struct http_req *r);
 /* api_agent.c (spec §3) */
 void api_agent_self(struct http_req *r);
 void api_agent_reload(struct http_req *r);
 void api_agent_leave(struct http_req *r);
 void api_agent_metrics(struct http_req *r);
 void api_agent_monitor(struct http_req *r);
+/* api_agent.c: gossip membership, answered by gossipd (§3.2, §3.3, §3.5) */
+void api_agent_members(struct http_req *r);
+void api_agent_join(struct http_req *r);
+void api_agent_force_leave(struct http_req *r);
+/* api_event.c: user events, answered by gossipd (§8.2) */
+void api_event_fire(struct http_req *r);
+void api_event_list(struct http_req *r);
 /* Endpoints whose daemon is a later issue: 503 naming what is missing. */
 void api_not_built(struct http_req *r);
 /* /ui/ static files and GET / (spec §1.1). */

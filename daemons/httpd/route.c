@@ -50,6 +50,7 @@ const struct http_route http_routes[] = {
     {"/v1/operator/raft/configuration", G, Q, api_operator_raft_configuration},
     {"/v1/operator/raft/peer", D, 0, api_operator_raft_peer},
     {"/v1/operator/autopilot/health", G, 0, api_operator_autopilot_health},
+    {"/v1/operator/keyring", G | U | D, 0, api_operator_keyring}, /* PUT brings POST */
 
     /* this agent (§3.1, §3.4, §3.6, §3.8, §3.9) */
     {"/v1/agent/self", G, 0, api_agent_self},
@@ -75,12 +76,13 @@ const struct http_route http_routes[] = {
     {"/v1/agent/health/service/id/", G, P, api_not_built},
     {"/v1/agent/health/service/name/", G, P, api_not_built},
 
-    /* Membership and events: gossipd (issue 8). */
-    {"/v1/agent/members", G, 0, api_not_built},
-    {"/v1/agent/join/", U | G, P, api_not_built},
-    {"/v1/agent/force-leave/", U | G, P, api_not_built},
-    {"/v1/event/fire/", U, P, api_not_built},
-    {"/v1/event/list", G, 0, api_not_built},
+    /* gossip membership and user events, answered by gossipd (§3.2,
+     * §3.3, §3.5, §8.2); event/list blocks on ?index like a query. */
+    {"/v1/agent/members", G, 0, api_agent_members},
+    {"/v1/agent/join/", U | G, P, api_agent_join},
+    {"/v1/agent/force-leave/", U | G, P, api_agent_force_leave},
+    {"/v1/event/fire/", U, P, api_event_fire},
+    {"/v1/event/list", G, Q, api_event_list},
 
     /* Later issues: coordinates, prepared queries, snapshots, ACLs. */
     {"/v1/coordinate/", G | U, P, api_not_built},

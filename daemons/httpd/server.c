@@ -1064,8 +1064,31 @@ int httpd_start(struct httpd *h, struct daemon *d)
 	return 0;
 }
 
+/* Whether a request waits on a bus call that answers soon: anything but a
+ * blocking query (which would hold a stop for its whole wait). */
+static bool httpd_awaits_reply(const struct httpd *h)
+{
+	for (const struct http_req *r = h->suspended; r != NULL; r = r->susp_next)
+		if (r->call_done != NULL && r->opts.min_index == 0)
+			return true;
+	return false;
+}
+
 void httpd_stop(struct httpd *h)
 {
+	/* A reply already on its way still reaches its client: musterd
+	 * answers PUT /v1/agent/leave and stops httpd right after (§3.4),
+	 * and both can arrive in one wake-up, the stop handled first. The
+	 * loop runs on a little, HTTPD_STOP_DRAIN_MS at most, while a
+	 * request waits on a call that is not a blocking query. */
+	uint64_t deadline = ev_clock_ms() + HTTPD_STOP_DRAIN_MS;
+	ev_resume(h->d->ev); /* the loop ended with ev_stop: dispatch again */
+	while (httpd_awaits_reply(h)) {
+		uint64_t now = ev_clock_ms();
+		if (now >= deadline || ev_run_once(h->d->ev, (int)(deadline - now)) != 0)
+			break;
+	}
+	ev_stop(h->d->ev);
 	/* Pending bus calls end with IPC_CANCELLED (503 answers) and resume
 	 * their connections, so MHD stops with nothing suspended. */
 	api_agent_monitors_fini(h);

@@ -194,10 +194,6 @@ LATER = [
     ("GET", "/v1/agent/services", None),
     ("GET", "/v1/agent/checks", None),
     ("PUT", "/v1/agent/service/register", '{"Name": "x"}'),
-    ("GET", "/v1/agent/members", None),
-    ("PUT", "/v1/agent/join/127.0.0.1", None),
-    ("GET", "/v1/agent/join/127.0.0.1", None),   # python-consul 0.7.1's GET (§1.2)
-    ("PUT", "/v1/event/fire/x", b"payload"),
 ]
 
 

@@ -1008,6 +1008,132 @@ START_TEST(test_dec_errors)
 }
 END_TEST
 
+/* ---- gossipd's shapes (§2.10, §2.12, operator/keyring) ---- */
+
+START_TEST(test_shape_gossip_member)
+{
+	struct msg_member m = {0};
+
+	m.name = xstrdup("node1");
+	m.addr = xstrdup("10.0.0.1");
+	m.port = 8301;
+	strmap_set(&m.tags, 4, "vsn", "2", "role", "consul", "dc", "dc1", "build", "1.0:abc");
+	m.status = 1;
+	m.protocol_min = 1;
+	m.protocol_max = 5;
+	m.protocol_cur = 2;
+	m.delegate_min = 2;
+	m.delegate_max = 5;
+	m.delegate_cur = 4;
+	/* Consul's field order; tags in Go's map order (sorted keys). */
+	ck_json(hjson_gossip_member(&m),
+	        "{\"Name\":\"node1\",\"Addr\":\"10.0.0.1\",\"Port\":8301,\"Tags\":{\"build\":"
+	        "\"1.0:abc\",\"dc\":\"dc1\",\"role\":\"consul\",\"vsn\":\"2\"},\"Status\":1,"
+	        "\"ProtocolMin\":1,\"ProtocolMax\":5,\"ProtocolCur\":2,\"DelegateMin\":2,"
+	        "\"DelegateMax\":5,\"DelegateCur\":4}");
+	msg_rec_free_member(&m);
+	memset(&m, 0, sizeof(m));
+	ck_json(hjson_gossip_member(&m),
+	        "{\"Name\":\"\",\"Addr\":\"\",\"Port\":0,\"Tags\":{},\"Status\":0,"
+	        "\"ProtocolMin\":0,\"ProtocolMax\":0,\"ProtocolCur\":0,\"DelegateMin\":0,"
+	        "\"DelegateMax\":0,\"DelegateCur\":0}");
+}
+END_TEST
+
+START_TEST(test_shape_user_event)
+{
+	struct msg_consul_event e = {0};
+	struct json_object *o;
+
+	e.id = xstrdup("b54fe110-7af5-cafc-d1fb-afc8ba432b1c");
+	e.name = xstrdup("deploy");
+	e.version = 1;
+	e.ltime = 19;
+	/* No payload: null, as Go's nil []byte. */
+	ck_json(hjson_user_event(&e),
+	        "{\"ID\":\"b54fe110-7af5-cafc-d1fb-afc8ba432b1c\",\"Name\":\"deploy\","
+	        "\"Payload\":null,\"NodeFilter\":\"\",\"ServiceFilter\":\"\",\"TagFilter\":\"\","
+	        "\"Version\":1,\"LTime\":19}");
+	e.payload.p = (uint8_t *)xstrdup("abc\n");
+	e.payload.len = 4;
+	e.node_filter = xstrdup("^web");
+	e.service_filter = xstrdup("api");
+	e.tag_filter = xstrdup("v1");
+	o = hjson_user_event(&e);
+	ck_assert_str_eq(member_str(o, "Payload"), "YWJjCg==");
+	ck_assert_str_eq(member_str(o, "NodeFilter"), "^web");
+	ck_assert_str_eq(member_str(o, "ServiceFilter"), "api");
+	ck_assert_str_eq(member_str(o, "TagFilter"), "v1");
+	json_object_put(o);
+	msg_rec_free_consul_event(&e);
+}
+END_TEST
+
+static void keyring_key_set(struct msg_keyring_key *k, const char *key, uint64_t count,
+                            uint64_t primary)
+{
+	k->key = xstrdup(key);
+	k->count = count;
+	k->primary_count = primary;
+}
+
+START_TEST(test_shape_keyring_pool)
+{
+	struct msg_keyring_pool p = {0};
+
+	p.wan = false;
+	p.datacenter = xstrdup("dc1");
+	p.keys.v = xcalloc(2, sizeof(struct msg_keyring_key));
+	p.keys.n = 2;
+	keyring_key_set(&p.keys.v[0], "pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=", 3, 0);
+	keyring_key_set(&p.keys.v[1], "HS5lJ+XuTlYKWaeGYyG+/A==", 3, 3);
+	p.num_nodes = 3;
+	ck_json(hjson_keyring_pool(&p),
+	        "{\"WAN\":false,\"Datacenter\":\"dc1\",\"Segment\":\"\",\"Keys\":{"
+	        "\"HS5lJ+XuTlYKWaeGYyG+/A==\":3,\"pUqJrVyVRj5jsiYEkM/tFQYfWyJIv4s3XkvDwy7Cu5s=\":3},"
+	        "\"PrimaryKeys\":{\"HS5lJ+XuTlYKWaeGYyG+/A==\":3},\"NumNodes\":3}");
+	msg_rec_free_keyring_pool(&p);
+	memset(&p, 0, sizeof(p));
+	p.wan = true;
+	ck_json(hjson_keyring_pool(&p), "{\"WAN\":true,\"Datacenter\":\"\",\"Segment\":\"\","
+	                                "\"Keys\":{},\"PrimaryKeys\":{},\"NumNodes\":0}");
+}
+END_TEST
+
+START_TEST(test_keyring_errors)
+{
+	struct msg_keyring_pool_list l = {0};
+	char *t;
+
+	l.v = xcalloc(2, sizeof(struct msg_keyring_pool));
+	l.n = 2;
+	l.v[0].wan = true;
+	l.v[0].datacenter = xstrdup("dc1");
+	l.v[1].datacenter = xstrdup("dc1");
+	ck_assert_ptr_null(hjson_keyring_errors(&l));
+
+	/* One error: go-multierror's singular form. */
+	l.v[0].error = xstrdup("1/2 nodes reported failure");
+	t = hjson_keyring_errors(&l);
+	ck_assert_str_eq(t, "1 error occurred:\n\t* WAN error: 1/2 nodes reported failure\n\n");
+	free(t);
+
+	/* The pool's line, then its node messages in name order. */
+	l.v[1].error = xstrdup("2/3 nodes reported failure");
+	strmap_set(&l.v[1].messages, 2, "n2", "key not installed", "n1", "timeout");
+	t = hjson_keyring_errors(&l);
+	ck_assert_str_eq(t, "4 errors occurred:\n"
+	                    "\t* WAN error: 1/2 nodes reported failure\n"
+	                    "\t* dc1 (LAN) error: 2/3 nodes reported failure\n"
+	                    "\t* n1: timeout\n"
+	                    "\t* n2: key not installed\n\n");
+	free(t);
+	for (uint32_t i = 0; i < l.n; i++)
+		msg_rec_free_keyring_pool(&l.v[i]);
+	free(l.v);
+}
+END_TEST
+
 static Suite *hjson_suite(void)
 {
 	Suite *s = suite_create("hjson");
@@ -1032,6 +1158,10 @@ static Suite *hjson_suite(void)
 	tcase_add_test(tc, test_shape_check);
 	tcase_add_test(tc, test_shape_svc_entry);
 	tcase_add_test(tc, test_shape_session);
+	tcase_add_test(tc, test_shape_gossip_member);
+	tcase_add_test(tc, test_shape_user_event);
+	tcase_add_test(tc, test_shape_keyring_pool);
+	tcase_add_test(tc, test_keyring_errors);
 	tcase_add_test(tc, test_dec_register_python);
 	tcase_add_test(tc, test_dec_full);
 	tcase_add_test(tc, test_dec_txn_node_meta);
