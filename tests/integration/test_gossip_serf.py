@@ -17,14 +17,15 @@ and a fresh serf: exactly two members, so N is known (left and dead members
 stay in memberlist's estNumNodes for a while and would change it).
 
 The muster side is driven over HTTP (/v1/agent/members, join, leave,
-/v1/event/fire and list, /v1/agent/metrics); while httpd answers 503 "not
-built yet" for those, the same requests go to gossipd over the bus (MEMBERS,
-JOIN, EVENT_FIRE, EVENT_LIST, LEAVE, STATS). Plain serf events (no
+/v1/event/fire and list, /v1/agent/metrics). Plain serf events (no
 `consul:event:` prefix) reach no HTTP endpoint: they are observed on
 gossipd's PUB as USER_EVENT.
+
+What gossip_lan cannot set stays at muster's LAN values (indirect checks 3,
+push/pull 30 s, gossip to the dead 30 s, where serf's local profile has 1,
+15 s, 15 s): none of them moves a two-member pool's failure bound.
 """
 import base64
-import json
 import os
 import random
 import signal
@@ -37,8 +38,7 @@ import msgpack
 import pytest
 
 from agent import ROOT, wait_for
-import bus as busmod
-from bus import Bus, Sub
+from bus import Sub
 from httpfix import HttpAgent
 from serfpeer import (TIMINGS_LOCAL, Serf, failure_bound_s, gossip_lan_config,
                       suspicion_timeout_s)
@@ -71,43 +71,17 @@ class Muster(HttpAgent):
         self.name = name
         self.serf_port = self.cfg["ports"]["serf_lan"]
         self.addr = "127.0.0.1:%d" % self.serf_port
-        self._bus = None
 
-    # --- HTTP, else the bus --------------------------------------------------
-
-    def bus(self):
-        if self._bus is None:
-            self._bus = Bus(self.run_dir, peer="gossipd", self_name="httpd")
-        return self._bus
-
-    @staticmethod
-    def not_built(r):
-        return r.status_code == 503 and "not built" in r.text
-
-    def bus_call(self, msg, timeout=10.0, **fields):
-        """One request to gossipd as httpd. Encoded here, not by Bus.send: that
-        one's own `name` parameter takes EVENT_LIST's `name` field."""
-        b = self.bus()
-        m = busmod.message(msg)
-        req_id = next(b._ids)
-        b.sock.send(msgpack.packb([m.id, req_id] + busmod._enc_fields(m.fields, fields, msg),
-                                  use_bin_type=True))
-        return b.recv(req_id, timeout)
+    # --- the HTTP API --------------------------------------------------------
 
     def members(self):
         """{name: {"addr", "port", "tags", "status" (a word)}}: every member."""
         self.alive()
         r = self.http.get("/v1/agent/members")
-        if not self.not_built(r):
-            assert r.status_code == 200, "GET /v1/agent/members: %d %r" % (r.status_code, r.text)
-            return {m["Name"]: {"addr": m["Addr"], "port": m["Port"], "tags": m["Tags"],
-                                "status": STATUS.get(m["Status"], m["Status"]), "raw": m}
-                    for m in r.json()}
-        reply, f = self.bus_call("MEMBERS", wan=False)
-        assert reply == "MEMBERS_REPLY", (reply, f)
-        return {m["name"]: {"addr": m["addr"], "port": m["port"], "tags": m["tags"],
-                            "status": STATUS.get(m["status"], m["status"]), "raw": m}
-                for m in f["members"]}
+        assert r.status_code == 200, "GET /v1/agent/members: %d %r" % (r.status_code, r.text)
+        return {m["Name"]: {"addr": m["Addr"], "port": m["Port"], "tags": m["Tags"],
+                            "status": STATUS.get(m["Status"], m["Status"]), "raw": m}
+                for m in r.json()}
 
     def member(self, name):
         return self.members().get(name)
@@ -126,79 +100,44 @@ class Muster(HttpAgent):
             raise AssertionError("%s; last seen: %r%s" % (e, self.member(name), self.tail()))
 
     def join(self, addr):
-        """(True, joined) or (False, error text)."""
+        """(True, answer) or (False, "status text")."""
         r = self.http.put("/v1/agent/join/" + addr, timeout=30)
-        if not self.not_built(r):
-            if r.status_code == 200:
-                return True, r.text
-            return False, "%d %s" % (r.status_code, r.text)
-        reply, f = self.bus_call("JOIN", timeout=30, addrs=[addr], wan=False)
-        if reply == "JOIN_REPLY":
-            return f["joined"] >= 1, f
-        return False, f
+        if r.status_code == 200:
+            return True, r.text
+        return False, "%d %s" % (r.status_code, r.text)
 
     def leave(self):
-        """PUT /v1/agent/leave: gossipd leaves, then the agent stops. Consul answers
-        200 once the leave is done. Accepted too, for now: 503 "the agent is
-        shutting down", which httpd gives when musterd's SHUTDOWN overtakes its
-        200 to the LEAVE (musterd replies, then stops at once; reported to the
-        lead). The leave itself is what the tests check, from serf's side."""
+        """PUT /v1/agent/leave: gossipd leaves, then the agent stops; 200 once
+        the leave is done, as Consul."""
         r = self.http.put("/v1/agent/leave", timeout=30)
-        assert r.status_code == 200 or (r.status_code, r.text) == (
-            503, "the agent is shutting down"), "PUT /v1/agent/leave: %d %r" % (
-                r.status_code, r.text)
+        assert r.status_code == 200, "PUT /v1/agent/leave: %d %r" % (r.status_code, r.text)
 
     def fire(self, name, payload):
-        """PUT /v1/event/fire/<name>: the UserEvent answered (HTTP field names)."""
+        """PUT /v1/event/fire/<name>: the UserEvent answered."""
         r = self.http.put("/v1/event/fire/" + name, data=payload)
-        if not self.not_built(r):
-            assert r.status_code == 200, "event fire: %d %r" % (r.status_code, r.text)
-            return r.json()
-        reply, f = self.bus_call("EVENT_FIRE", event={"name": name, "payload": payload})
-        assert reply == "EVENT_REPLY", (reply, f)
-        e = f["events"][0]
-        return {"ID": e["id"], "Name": e["name"], "Payload": b64(e["payload"])}
+        assert r.status_code == 200, "event fire: %d %r" % (r.status_code, r.text)
+        return r.json()
 
     def event_list(self, name):
         """[(name, payload bytes, id)] of /v1/event/list?name=."""
         r = self.http.get("/v1/event/list", params={"name": name})
-        if not self.not_built(r):
-            assert r.status_code == 200, "event list: %d %r" % (r.status_code, r.text)
-            return [(e["Name"], base64.b64decode(e["Payload"] or ""), e["ID"]) for e in r.json()]
-        reply, f = self.bus_call("EVENT_LIST", name=name, min_index=0, wait_ms=0)
-        assert reply == "EVENT_REPLY", (reply, f)
-        return [(e["name"], e["payload"], e["id"]) for e in f["events"]]
+        assert r.status_code == 200, "event list: %d %r" % (r.status_code, r.text)
+        return [(e["Name"], base64.b64decode(e["Payload"] or ""), e["ID"]) for e in r.json()]
 
     def gossipd_stats(self):
-        """gossipd's counters and gauges: {stat: value}, from GET /v1/agent/metrics
-        (names muster.gossipd.<stat>), else from STATS on the bus."""
+        """gossipd's counters and gauges from GET /v1/agent/metrics, named
+        muster.gossipd.<stat> there: {stat: value}."""
         r = self.http.get("/v1/agent/metrics")
-        out = {}
-        if r.status_code == 200:
-            body = r.json()
-            for c in body["Counters"]:
-                out[c["Name"]] = c["Sum"]
-            for g in body["Gauges"]:
-                out[g["Name"]] = g["Value"]
-            return {k[len("muster.gossipd."):]: v for k, v in out.items()
-                    if k.startswith("muster.gossipd.")}
-        reply, f = self.bus_call("STATS")
-        for d in f["daemons"]:
-            if d["name"] == "gossipd":
-                return {s["name"]: s["value"] for s in d["stats"]}
-        raise AssertionError("no gossipd stats: %r" % (f,))
+        assert r.status_code == 200, "agent metrics: %d %r" % (r.status_code, r.text)
+        body = r.json()
+        out = {c["Name"]: c["Sum"] for c in body["Counters"]}
+        out.update((g["Name"], g["Value"]) for g in body["Gauges"])
+        pre = "muster.gossipd."
+        return {k[len(pre):]: v for k, v in out.items() if k.startswith(pre)}
 
     def node_id(self):
         return self.conf()["node_id"]
 
-    def stop(self):
-        if self._bus is not None:
-            self._bus.close()
-        super().stop()
-
-
-def b64(v):
-    return base64.b64encode(v).decode()
 
 
 @pytest.fixture
