@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
@@ -127,9 +128,14 @@ class SerfSystem:
         for i in range(self.n):
             port, rpc = ports[2 * i], ports[2 * i + 1]
             lg = open(os.path.join(self.work, "serf%d.log" % i), "w")
+            # The tags a muster client agent carries (Consul's), so that alive
+            # messages and push/pull states are the same size on both sides.
+            tags = {"build": "0.1.0:0000000", "dc": "dc1", "id": str(uuid.uuid4()),
+                    "role": "node", "segment": "", "vsn": "2", "vsn_max": "3", "vsn_min": "2"}
             p = subprocess.Popen([SERF, "agent", "-node=s%d" % i, "-bind=127.0.0.1:%d" % port,
                                   "-rpc-addr=127.0.0.1:%d" % rpc, "-profile=" + self.profile,
-                                  "-log-level=info"],
+                                  "-log-level=info"] +
+                                 ["-tag=%s=%s" % kv for kv in sorted(tags.items())],
                                  stdout=lg, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             lg.close()
             self.procs.append(p)
@@ -428,7 +434,7 @@ def sniff_main(args):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
     s.bind(("lo", 0))
     s.settimeout(0.2)
-    c = {"udp_bytes": 0, "udp_packets": 0, "tcp_bytes": 0, "tcp_packets": 0}
+    c = {"udp_bytes": 0, "udp_packets": 0, "tcp_bytes": 0, "tcp_packets": 0, "tcp_conns": 0}
     end = time.monotonic() + args.seconds
     # Drop the counters the kernel kept before now (PACKET_STATISTICS reads
     # and resets them).
@@ -454,6 +460,10 @@ def sniff_main(args):
         k = "udp" if proto == 17 else "tcp"
         c[k + "_bytes"] += total
         c[k + "_packets"] += 1
+        # A SYN without ACK to a gossip port: one stream opened (a push/pull,
+        # rarely a TCP fallback ping).
+        if proto == 6 and dport in ports and len(ip) >= ihl + 14 and ip[ihl + 13] & 0x12 == 0x02:
+            c["tcp_conns"] += 1
     packets, drops = struct.unpack("II", s.getsockopt(263, 6, 8))
     c["kernel_drops"] = drops
     with open(args.o, "w") as f:
@@ -482,7 +492,13 @@ def run_one(system, n, args, work):
     # false positive (observer, member) pair.
     res["false_failed"] = len({(i, k) for i, k, v in seen if v == "failed"})
 
+    # The steady state: after one push/pull interval every member has had its
+    # first periodic push/pull scheduled (memberlist: stagger + interval), and
+    # the join's broadcasts are long retransmitted.
+    warm = push_pull_s(args.profile, n) if args.warmup is None else args.warmup
+    time.sleep(warm)
     win = args.window or push_pull_s(args.profile, n)
+    res["warmup_s"] = warm
     res["window_s"] = win
     cpu0 = [cpu_s(p) for p in system.gossip_pids]
     sn, out = sniff_start(system.ports, win, work)
@@ -494,6 +510,15 @@ def run_one(system, n, args, work):
         c = json.load(f)
     res["udp_Bps_node"] = c["udp_bytes"] / win / n
     res["tcp_Bps_node"] = c["tcp_bytes"] / win / n
+    # Push/pulls come once per interval per node in the steady state; a window
+    # of one interval sees each node's about once, but their number in it
+    # varies. So what is compared is the cost of one exchange, and the
+    # steady rate it gives (one per node per interval).
+    res["tcp_conns"] = c["tcp_conns"]
+    if c["tcp_conns"]:
+        res["tcp_B_conn"] = c["tcp_bytes"] / c["tcp_conns"]
+        res["tcp_Bps_node_steady"] = res["tcp_B_conn"] / push_pull_s(args.profile, n)
+        res["total_Bps_node_steady"] = res["udp_Bps_node"] + res["tcp_Bps_node_steady"]
     res["pkts_s_node"] = (c["udp_packets"] + c["tcp_packets"]) / win / n
     res["sniff_drops"] = c["kernel_drops"]
     res["cpu_ms_s_node"] = 1000 * sum(b - a for a, b in zip(cpu0, cpu1)) / window / n
@@ -563,7 +588,10 @@ def table(results, sizes, systems):
             ("detect_first_s", "failure seen, first (s)", "%.2f"),
             ("detect_all_s", "failure seen, all (s)", "%.2f"),
             ("udp_Bps_node", "UDP B/s per node", "%.0f"),
-            ("tcp_Bps_node", "TCP B/s per node", "%.0f"),
+            ("tcp_B_conn", "TCP bytes per push/pull", "%.0f"),
+            ("tcp_Bps_node_steady", "TCP B/s per node, steady", "%.0f"),
+            ("total_Bps_node_steady", "UDP+TCP B/s per node, steady", "%.0f"),
+            ("tcp_conns", "TCP streams in the window", "%d"),
             ("pkts_s_node", "packets/s per node", "%.1f"),
             ("cpu_ms_s_node", "CPU ms/s per node", "%.2f")]
     two = "muster" in systems and "serf" in systems
@@ -580,7 +608,7 @@ def table(results, sizes, systems):
                 cells.append(fmt % v if v is not None else ("error" if "error" in r else "-"))
             if two:
                 a, b = vals.get("muster"), vals.get("serf")
-                cells.append("%.2f" % (a / b) if a is not None and b and key not in ("false_failed", "join_errors")
+                cells.append("%.2f" % (a / b) if a is not None and b and key not in ("false_failed", "join_errors", "tcp_conns")
                              else "-")
             print("| %d | %s | %s |" % (n, label, " | ".join(cells)))
 
@@ -596,6 +624,9 @@ def main():
     r.add_argument("--profile", default="lan", choices=sorted(PROFILES))
     r.add_argument("--window", type=float, help="seconds (default: the push/pull interval)")
     r.add_argument("--serf", default=SERF)
+    r.add_argument("--warmup", type=float,
+                   help="seconds between convergence and the window (default: the push/pull "
+                   "interval)")
     r.add_argument("--timeout", type=float, default=120.0)
     r.add_argument("--results")
     r.add_argument("--keep", action="store_true")

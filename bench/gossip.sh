@@ -10,6 +10,7 @@
 #   SIZES=10,30,60 SYSTEMS=muster,serf PROFILE=lan|local
 #   WINDOW=seconds                  (the traffic window; default memberlist's push/pull
 #                                    interval for that N and profile)
+#   WARMUP=seconds                  (from convergence to the window; default the same)
 #   RESULTS=file                    (the raw results as JSON)   KEEP=1 (keeps the work dirs)
 #
 # Counting bytes needs root (an AF_PACKET socket on lo). It installs nothing: what is
@@ -47,7 +48,7 @@ fi
 
 echo "# gossipbench: $(date -u +%Y-%m-%dT%H:%MZ), muster $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted)'), serf $("$SERF" version 2>/dev/null | head -1 | cut -d' ' -f2) (Debian $(dpkg-query -W -f='${Version}' serf 2>/dev/null || echo '?'))"
 echo "# machine: $(nproc) cores, $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB"
-echo "# sizes=$SIZES systems=$SYSTEMS profile=$PROFILE window=${WINDOW:-push/pull interval}"
+echo "# sizes=$SIZES systems=$SYSTEMS profile=$PROFILE window=${WINDOW:-push/pull interval} warmup=${WARMUP:-push/pull interval}"
 exec "$PY" bench/gossip.py run --muster "$MUSTER" --libexec "$LIBEXEC" --serf "$SERF" \
 	--sizes "$SIZES" --systems "$SYSTEMS" --profile "$PROFILE" \
-	${WINDOW:+--window "$WINDOW"} ${RESULTS:+--results "$RESULTS"} ${KEEP:+--keep}
+	${WINDOW:+--window "$WINDOW"} ${WARMUP:+--warmup "$WARMUP"} ${RESULTS:+--results "$RESULTS"} ${KEEP:+--keep}
