@@ -276,7 +276,8 @@ static void send_serf(struct pool *p, const struct swim_addr *to, const uint8_t 
 
 /* ---- UDP in ---- */
 
-static void bad_input(struct pool *p, const char *what, const char *why)
+static void bad_input(struct pool *p, const struct swim_addr *from, const char *what,
+                      const char *why)
 {
 	uint64_t now = ev_now_ms(p->ev);
 	if (now - p->bad_log_ms >= 1000) {
@@ -286,7 +287,7 @@ static void bad_input(struct pool *p, const char *what, const char *why)
 	if (p->bad_logged++ < 5) {
 		char a[64];
 		log_warnx("gossip(%s): %s from %s: %s", p->c.wan ? "wan" : "lan", what,
-		          mlmap_addr_str(&p->rx_from, a, sizeof(a)), why ? why : "malformed");
+		          mlmap_addr_str(from, a, sizeof(a)), why ? why : "malformed");
 	}
 }
 
@@ -297,7 +298,7 @@ static void on_packet_msg(void *arg, uint8_t type, const uint8_t *body, size_t l
 	if (type == MLWIRE_USER) {
 		if (serf_recv(p->serf, now, body, len) != 0) {
 			p->st.msgs_bad++;
-			bad_input(p, "bad serf message", NULL);
+			bad_input(p, &p->rx_from, "bad serf message", NULL);
 		}
 		return;
 	}
@@ -305,7 +306,7 @@ static void on_packet_msg(void *arg, uint8_t type, const uint8_t *body, size_t l
 	if (mlmap_decode(type, body, len, &m, &p->msc) != 0 ||
 	    swim_recv(p->sw, now, &p->rx_from, &m) != 0) {
 		p->st.msgs_bad++;
-		bad_input(p, "bad message", mlwire_type_name(type));
+		bad_input(p, &p->rx_from, "bad message", mlwire_type_name(type));
 	}
 }
 
@@ -327,13 +328,13 @@ static void udp_readable(struct ev *ev, int revents, void *arg)
 			continue;
 		if ((size_t)n > sizeof(p->rxbuf)) {
 			p->st.udp_bad++;
-			bad_input(p, "oversized packet", NULL);
+			bad_input(p, &p->rx_from, "oversized packet", NULL);
 			continue;
 		}
 		struct mlwire_rx_info info;
 		if (mlwire_packet_open(&p->ml, p->rxbuf, (size_t)n, on_packet_msg, p, &info) != 0) {
 			p->st.udp_bad++;
-			bad_input(p, "bad packet", info.why);
+			bad_input(p, &p->rx_from, "bad packet", info.why);
 		}
 	}
 	pool_pump(p);
@@ -612,7 +613,7 @@ static void in_message(struct conn *k, const struct mlwire_bytes *msg)
 		p->st.push_pulls++;
 		if (merge_remote(p, msg->p + 1, msg->len - 1, &join) != 0) {
 			p->st.msgs_bad++;
-			bad_input(p, "bad push/pull", NULL);
+			bad_input(p, &k->peer, "bad push/pull", NULL);
 		}
 		break;
 	}
@@ -647,7 +648,7 @@ static void in_message(struct conn *k, const struct mlwire_bytes *msg)
 	}
 	default:
 		p->st.msgs_bad++;
-		bad_input(p, "unexpected stream message", mlwire_type_name(type));
+		bad_input(p, &k->peer, "unexpected stream message", mlwire_type_name(type));
 		break;
 	}
 	buf_fini(&reply);
@@ -658,6 +659,16 @@ static void in_message(struct conn *k, const struct mlwire_bytes *msg)
 	k->done = true; /* only the reply is left to write */
 	conn_want(k, EV_WRITE);
 	pool_pump(p);
+}
+
+/* The peer closed in the middle of a message: from a dialer that is a malformed stream. */
+static void stream_cut(struct conn *k)
+{
+	if (k->kind == CK_IN) {
+		k->p->st.msgs_bad++;
+		bad_input(k->p, &k->peer, "stream cut short", NULL);
+	}
+	conn_finish(k, false, "EOF");
 }
 
 static void conn_readable(struct conn *k)
@@ -699,11 +710,12 @@ static void conn_readable(struct conn *k)
 		enum mlwire_frame f = mlwire_stream_label(&p->ml, k->in.p, k->in.len, &label, &used, &why);
 		if (f == MLWIRE_FRAME_MORE) {
 			if (eof)
-				conn_finish(k, false, "EOF");
+				stream_cut(k);
 			return;
 		}
 		if (f == MLWIRE_FRAME_BAD) {
-			bad_input(p, "stream refused", why);
+			bad_input(p, &k->peer, "stream refused", why);
+			p->st.msgs_bad++;
 			conn_finish(k, false, why);
 			return;
 		}
@@ -718,13 +730,13 @@ static void conn_readable(struct conn *k)
 	if (rc == 0) {
 		buf_fini(&tmp);
 		if (eof)
-			conn_finish(k, false, "EOF");
+			stream_cut(k);
 		return;
 	}
 	if (rc < 0) {
 		if (k->kind == CK_IN) {
 			p->st.msgs_bad++;
-			bad_input(p, "bad stream message", why);
+			bad_input(p, &k->peer, "bad stream message", why);
 		}
 		char text[160];
 		snprintf(text, sizeof(text), "%s", why ? why : "malformed stream message");

@@ -268,7 +268,7 @@ def encode_record(rec, value):
     return _enc_fields(RECORDS[rec], value or {}, rec)
 
 
-def encode(name, req_id=0, **fields):
+def encode(name, /, req_id=0, **fields):
     """One frame: msgpack [type, req_id, field...]; omitted fields are empty."""
     m = message(name)
     body = [m.id, req_id] + _enc_fields(m.fields, fields, m.NAME)
@@ -384,7 +384,7 @@ class Bus:
     def __exit__(self, *exc):
         self.close()
 
-    def send(self, name, check_sender=True, **fields):
+    def send(self, name, /, check_sender=True, **fields):
         """Sends a request without waiting; returns its req_id."""
         m = message(name)
         if check_sender and not m.senders & PEERS[self.self_name]:
@@ -436,7 +436,7 @@ class Bus:
         if self.stash.pop(req_id, None) is None:
             self.forgotten.add(req_id)
 
-    def call(self, name, timeout=5.0, **fields):
+    def call(self, name, /, timeout=5.0, **fields):
         """One request and its reply -> (reply NAME, fields)."""
         return self.recv(self.send(name, **fields), timeout)
 
