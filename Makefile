@@ -185,6 +185,7 @@ bench: deps
 	@B=$(B) bench/run.sh
 	@B=$(B) bench/http.sh
 	@B=$(B) bench/gossip.sh
+	@B=$(B) bench/healthd.sh
 
 $(B)/bench/kvbench: $(B)/obj/bench/kvbench.o $(LIB)
 	@mkdir -p $(dir $@)

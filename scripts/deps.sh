@@ -10,7 +10,10 @@ libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev libssl-dev libsystemd-dev
 socat curl procps python3 python3-consul python3-pytest python3-requests
 python3-zmq python3-msgpack
 golang-go golang-github-armon-consul-api-dev
+protobuf-compiler golang-goprotobuf-dev golang-google-grpc-dev
 serf" # serf: the real peer of gossipd in tests/integration/test_gossip_serf.py
+# protoc + Go protobuf/gRPC: ../shared/acceptance/hello/build.sh (the walkthrough of
+# tests/integration/test_hello_walkthrough.py) builds offline from these alone.
 # make bench: the real peers the benchmarks compare against.
 if [ "${BENCH:-}" = 1 ]; then
 	PKGS="etcd-server etcd-client wrk"
