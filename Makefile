@@ -143,6 +143,11 @@ FUZZ_filter_SRC := $(HTTPD_PURE_SRC)
 FUZZ_http_OBJS := $(call daemon_lib,httpd)
 FUZZ_http_LIBS := $(HTTP_LIBS)
 FUZZ_http_SRC := $(filter-out %/main.c,$(call daemon_src,httpd))
+# healthd: the check scheduler (sched: stagger, period, thresholds) is pure
+# and tested alone.
+HEALTHD_PURE_SRC := $(wildcard daemons/healthd/sched.c)
+HEALTHD_PURE_OBJS := $(HEALTHD_PURE_SRC:%.c=$(B)/obj/%.o)
+TEST_sched_OBJS := $(HEALTHD_PURE_OBJS)
 
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
 .SECONDEXPANSION:
