@@ -148,6 +148,14 @@ FUZZ_http_SRC := $(filter-out %/main.c,$(call daemon_src,httpd))
 HEALTHD_PURE_SRC := $(wildcard daemons/healthd/sched.c)
 HEALTHD_PURE_OBJS := $(HEALTHD_PURE_SRC:%.c=$(B)/obj/%.o)
 TEST_sched_OBJS := $(HEALTHD_PURE_OBJS)
+# healthd's core modules, tested alone (tests/unit/test_hstate.c): hdef
+# (Consul's definition rules and texts), hae (anti-entropy's comparison),
+# hstore (the saved entries), hjdef (config-file definitions, json-c).
+HEALTHD_CORE_SRC := $(wildcard daemons/healthd/hdef.c daemons/healthd/hae.c daemons/healthd/hstore.c daemons/healthd/hjdef.c)
+HEALTHD_CORE_OBJS := $(HEALTHD_CORE_SRC:%.c=$(B)/obj/%.o)
+TEST_hstate_OBJS := $(HEALTHD_CORE_OBJS)
+TEST_hstate_LIBS := $(shell pkg-config --libs json-c)
+PKGLIBS_healthd += $(shell pkg-config --libs json-c)
 
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
 .SECONDEXPANSION:
