@@ -124,6 +124,7 @@ struct hd {
  * (zeroed in the caller's struct). */
 void hd_local_init(struct hd *hd);
 void hd_local_fini(struct hd *hd);
+void hd_local_reload(struct hd *hd); /* limits from a reloaded config */
 struct hsvc *hd_svc(struct hd *hd, const char *id);
 struct hchk *hd_chk(struct hd *hd, const char *id);
 void hd_service_add(struct hd *hd, struct msg_agent_service *as, struct msg_agent_check_list *checks,

@@ -14,12 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
-#if __has_include("probe.h")
 #include "probe.h"
-#define HD_HAVE_PROBES 1
-#else
-#define HD_HAVE_PROBES 0
-#endif
 
 uint64_t hd_unix_ms(void)
 {
@@ -104,12 +99,10 @@ static void hd_runner_stop(struct hd *hd, struct hchk *c)
 		ev_timer_del(ev, c->defer_timer);
 	c->ttl_timer = c->alias_timer = c->defer_timer = 0;
 	c->alias_gen++;
-#if HD_HAVE_PROBES
 	if (c->probe) {
 		probe_cancel(c->probe);
 		sched_running(hd->sched, c->ac.check.check_id, false);
 	}
-#endif
 	c->probe = NULL;
 	if (hd->sched && sched_has(hd->sched, c->ac.check.check_id))
 		sched_remove(hd->sched, c->ac.check.check_id);
@@ -327,7 +320,6 @@ void hd_alias_dirty(struct hd *hd)
 		hd->alias_timer = ev_timer_add(hd->d->ev, 0, hd_alias_local_run, hd);
 }
 
-#if HD_HAVE_PROBES
 static void hd_sched_arm(struct hd *hd);
 
 struct hd_probe_arg {
@@ -378,7 +370,7 @@ static void hd_sched_run(struct ev *ev, void *arg)
 		if (c == NULL || c->probe != NULL)
 			continue;
 		df = &c->ac.check.definition;
-		timeout_ms = df->timeout_ns ? hd_ns_ms(df->timeout_ns) : HDEF_TIMEOUT_DEFAULT_MS;
+		timeout_ms = df->timeout_ns ? hd_ns_ms(df->timeout_ns) : 0; /* 0: the kind's default */
 		pa = xcalloc(1, sizeof(*pa));
 		pa->hd = hd;
 		pa->id = xstrdup(c->ac.check.check_id);
@@ -412,7 +404,6 @@ static void hd_sched_arm(struct hd *hd)
 	hd->sched_timer_at = at;
 	hd->sched_timer = ev_timer_add(hd->d->ev, at > now ? at - now : 0, hd_sched_run, hd);
 }
-#endif
 
 /* Starts what keeps a check's status current. */
 static void hd_runner_start(struct hd *hd, struct hchk *c)
@@ -436,7 +427,6 @@ static void hd_runner_start(struct hd *hd, struct hchk *c)
 		else
 			hd_alias_dirty(hd);
 	} else if (hdef_is_interval(df)) {
-#if HD_HAVE_PROBES
 		uint64_t iv = hd_ns_ms(df->interval_ns);
 		struct sched_thresh t = {c->ac.success_before_passing, c->ac.failures_before_warning,
 		                         c->ac.failures_before_critical};
@@ -450,7 +440,6 @@ static void hd_runner_start(struct hd *hd, struct hchk *c)
 		sched_counts_init(&t, &c->counts);
 		sched_add(hd->sched, c->ac.check.check_id, iv, hd_now(hd));
 		hd_sched_arm(hd);
-#endif
 	}
 }
 
@@ -795,14 +784,21 @@ void hd_local_init(struct hd *hd)
 	if (!hd->svcs || !hd->chks || !hd->del_svcs || !hd->del_chks)
 		xalloc_fail(sizeof(*hd));
 	hd->sched = sched_new(hd->seed);
-#if HD_HAVE_PROBES
 	{
 		struct probe_limits lim = {HEALTHD_PROBES_MAX, hd->d->conf.enable_script_checks ||
 		                                                   hd->d->conf.enable_local_script_checks};
 
 		hd->probes = probe_ctx_new(hd->d->ev, &lim);
 	}
-#endif
+}
+
+void hd_local_reload(struct hd *hd)
+{
+	struct probe_limits lim = {HEALTHD_PROBES_MAX, hd->d->conf.enable_script_checks ||
+	                                                   hd->d->conf.enable_local_script_checks};
+
+	if (hd->probes)
+		probe_ctx_set_limits(hd->probes, &lim);
 }
 
 void hd_local_fini(struct hd *hd)
@@ -811,9 +807,7 @@ void hd_local_fini(struct hd *hd)
 	omap_free(hd->svcs);
 	omap_free(hd->del_svcs);
 	omap_free(hd->del_chks);
-#if HD_HAVE_PROBES
 	probe_ctx_free(hd->probes);
-#endif
 	sched_free(hd->sched);
 	if (hd->sched_timer)
 		ev_timer_del(hd->d->ev, hd->sched_timer);

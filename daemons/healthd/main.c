@@ -552,6 +552,7 @@ static int healthd_reload(struct daemon *d, const struct conf *old, char *err, s
 		hd_cfg_free(&cf);
 		return -1;
 	}
+	hd_local_reload(hd);
 	hd_cfg_apply(hd, &cf);
 	hd_cfg_free(&cf);
 	hd_node_build(hd);
