@@ -117,6 +117,7 @@ struct hd {
 	uint64_t reap_timer;
 	uint64_t alias_timer; /* local aliases re-evaluated on the next turn */
 	struct hwaiter waiters[HEALTHD_WAITERS_MAX];
+	size_t n_sync_waiters, n_hash_waiters; /* so that a change need not scan them all */
 	struct hd_stats st;
 };
 

@@ -38,6 +38,10 @@ static struct hwaiter *hd_waiter_new(struct hd *hd)
 
 static void hd_waiter_free(struct hd *hd, struct hwaiter *w)
 {
+	if (w->hash_watch)
+		hd->n_hash_waiters--;
+	else
+		hd->n_sync_waiters--;
 	if (w->timer)
 		ev_timer_del(hd->d->ev, w->timer);
 	free(w->id);
@@ -89,12 +93,13 @@ static void hd_wait_sync(struct hd *hd, const struct ipc_from *from, uint64_t ge
 	}
 	w->from = *from;
 	w->gen = gen;
+	hd->n_sync_waiters++;
 	w->timer = ev_timer_add(hd->d->ev, HEALTHD_SYNC_WAIT_MS, hd_waiter_fire, w);
 }
 
 void hd_sync_done(struct hd *hd)
 {
-	for (size_t i = 0; i < HEALTHD_WAITERS_MAX; i++) {
+	for (size_t i = 0; hd->n_sync_waiters > 0 && i < HEALTHD_WAITERS_MAX; i++) {
 		struct hwaiter *w = &hd->waiters[i];
 
 		if (w->used && !w->hash_watch && w->gen <= hd->gen_done) {
@@ -106,7 +111,7 @@ void hd_sync_done(struct hd *hd)
 
 void hd_hash_waiters_wake(struct hd *hd, const char *service_id)
 {
-	for (size_t i = 0; i < HEALTHD_WAITERS_MAX; i++) {
+	for (size_t i = 0; hd->n_hash_waiters > 0 && i < HEALTHD_WAITERS_MAX; i++) {
 		struct hwaiter *w = &hd->waiters[i];
 		struct hsvc *s;
 
@@ -314,6 +319,7 @@ static void hd_service_get(struct hd *hd, const struct ipc_from *from,
 	if (wait > HEALTHD_HASH_WAIT_MAX_MS)
 		wait = HEALTHD_HASH_WAIT_MAX_MS;
 	w->hash_watch = true;
+	hd->n_hash_waiters++;
 	w->from = *from;
 	w->id = xstrdup(m->id);
 	w->hash = xstrdup(m->hash);

@@ -23,6 +23,7 @@ from agent import Agent, wait_for, pid_alive
 from bus import Bus, Sub
 
 FAST = {
+    "check_update_interval": "2s",
     "test_timings": {"ae_interval": "1s", "check_reap_interval": "200ms",
                      "check_deregister_interval_min": "1s"},
 }
@@ -240,6 +241,25 @@ def test_ttl_update_lapse_and_events(ag):
     assert "beat" not in ag.node_checks()
 
 
+def test_output_only_change_is_deferred(ag):
+    ag.ok("CHECK_REGISTER", check={"check": {"name": "out",
+                                             "definition": {"ttl_ns": 600 * 10**9}}})
+    ag.ok("CHECK_UPDATE", check_id="out", status="passing", output="first")
+    assert ag.node_checks()["out"]["output"] == "first"  # a status change: at once
+    t0 = time.monotonic()
+    ag.ok("CHECK_UPDATE", check_id="out", status="passing", output="second")
+    assert ag.checks()["out"]["check"]["output"] == "second"
+    # output-only: the catalog keeps the old output until check_update_interval/2 at least,
+    # full syncs (every 1s here) included
+    assert ag.node_checks()["out"]["output"] == "first"
+    wait_for(lambda: ag.node_checks()["out"]["output"] == "second", 10, "deferred output synced")
+    assert time.monotonic() - t0 >= 0.9
+    # a status change goes at once, with its output
+    ag.ok("CHECK_UPDATE", check_id="out", status="warning", output="third")
+    assert ag.node_checks()["out"]["output"] == "third"
+    ag.ok("CHECK_DEREGISTER", check_id="out")
+
+
 def test_output_cap(ag):
     ag.ok("CHECK_REGISTER", check={"check": {"name": "cap", "definition": {
         "ttl_ns": 60 * 10**9, "output_max_size": 10}}})
@@ -445,3 +465,51 @@ def test_config_services_and_reload(tmp_path):
         assert set(a.services()) == {"cfgweb", "db1"}
     finally:
         a.stop()
+
+
+def test_probe_checks_end_to_end(ag):
+    """TCP and HTTP checks run through H2's probes on healthd's loop; their results reach
+    the catalog (the probes' own details are test_probe.c's)."""
+    import http.server
+    import socket
+    import threading
+
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(16)
+    tcp_port = lsn.getsockname()[1]
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(429)
+            self.end_headers()
+            self.wfile.write(b"slow down")
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        ag.ok("SERVICE_REGISTER", service=svc("probed", port=tcp_port), checks=[
+            {"check": {"check_id": "p-tcp", "definition": {
+                "tcp": "127.0.0.1:%d" % tcp_port, "interval_ns": 10**9}}},
+            {"check": {"check_id": "p-http", "definition": {
+                "http": "http://127.0.0.1:%d/h" % srv.server_address[1],
+                "interval_ns": 10**9}}}])
+        c = ag.checks()
+        assert c["p-tcp"]["check"]["type"] == "tcp" and c["p-tcp"]["check"]["interval"] == "1s"
+        wait_for(lambda: ag.checks()["p-tcp"]["check"]["status"] == "passing", 10, "tcp passing")
+        assert ag.checks()["p-tcp"]["check"]["output"] == (
+            "TCP connect 127.0.0.1:%d: Success" % tcp_port)
+        wait_for(lambda: ag.checks()["p-http"]["check"]["status"] == "warning", 10,
+                 "http 429 is warning")
+        wait_for(lambda: ag.node_checks()["p-http"]["status"] == "warning", 5, "synced")
+        lsn.close()
+        wait_for(lambda: ag.checks()["p-tcp"]["check"]["status"] == "critical", 10,
+                 "tcp critical once closed")
+        wait_for(lambda: ag.node_checks()["p-tcp"]["status"] == "critical", 5, "synced")
+    finally:
+        srv.shutdown()
+        lsn.close()
+        ag.ok("SERVICE_DEREGISTER", id="probed")
