@@ -27,6 +27,7 @@
 struct probe;
 struct probe_ctx;
 struct hd;
+struct hd_probe_arg;
 
 enum hchk_runner {
 	HCHK_NONE = 0, /* maintenance, or a kind that cannot run here */
@@ -61,6 +62,7 @@ struct hchk {
 	char *ttl_last_output;
 	/* probes (H2's probe.h, sched.h) */
 	struct probe *probe;
+	struct hd_probe_arg *probe_arg; /* freed here when the probe is cancelled */
 	struct sched_counts counts;
 	/* a remote alias (AliasNode set): blocking reads of that node's checks */
 	bool alias_call;

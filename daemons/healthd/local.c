@@ -87,6 +87,11 @@ static void hd_publish(struct hd *hd, const char *previous, const struct hchk *c
 
 /* ---- runners ---- */
 
+struct hd_probe_arg {
+	struct hd *hd;
+	char *id;
+};
+
 static void hd_runner_stop(struct hd *hd, struct hchk *c)
 {
 	struct ev *ev = hd->d->ev;
@@ -100,10 +105,13 @@ static void hd_runner_stop(struct hd *hd, struct hchk *c)
 	c->ttl_timer = c->alias_timer = c->defer_timer = 0;
 	c->alias_gen++;
 	if (c->probe) {
-		probe_cancel(c->probe);
+		probe_cancel(c->probe); /* no callback: its argument is ours to free */
 		sched_running(hd->sched, c->ac.check.check_id, false);
+		free(c->probe_arg->id);
+		free(c->probe_arg);
 	}
 	c->probe = NULL;
+	c->probe_arg = NULL;
 	if (hd->sched && sched_has(hd->sched, c->ac.check.check_id))
 		sched_remove(hd->sched, c->ac.check.check_id);
 }
@@ -245,8 +253,8 @@ static void hd_alias_reply(void *arg, enum ipc_status st, struct msg *reply)
 
 		for (uint32_t i = 0; i < r->checks.n; i++)
 			v[i] = &r->checks.v[i];
-		hd_alias_eval(v, r->checks.n, df->alias_node, df->alias_service, NULL, false,
-		              &status, &output);
+		hd_alias_eval(v, r->checks.n, df->alias_node, df->alias_service,
+		              c->ac.check.check_id, false, &status, &output);
 		free(v);
 		c->alias_index = r->meta.index < c->alias_index ? 0 : r->meta.index;
 		hd_check_update(hd, c, status, output);
@@ -322,11 +330,6 @@ void hd_alias_dirty(struct hd *hd)
 
 static void hd_sched_arm(struct hd *hd);
 
-struct hd_probe_arg {
-	struct hd *hd;
-	char *id;
-};
-
 static void hd_probe_done(void *arg, enum probe_status st, const char *output, size_t len)
 {
 	struct hd_probe_arg *pa = arg;
@@ -343,6 +346,7 @@ static void hd_probe_done(void *arg, enum probe_status st, const char *output, s
 		memcpy(out, output, len);
 		out[len] = '\0';
 		c->probe = NULL;
+		c->probe_arg = NULL;
 		sched_running(hd->sched, pa->id, false);
 		hd_check_update(hd, c, hdef_status_name(now), out);
 		free(out);
@@ -384,6 +388,7 @@ static void hd_sched_run(struct ev *ev, void *arg)
 				hd_check_update(hd, c, "critical", why);
 			continue;
 		}
+		c->probe_arg = pa;
 		hd->st.probes_started++;
 		sched_running(hd->sched, c->ac.check.check_id, true);
 	}

@@ -337,8 +337,21 @@ def test_alias_local(ag):
     ag.ok("CHECK_UPDATE", check_id="be", status="passing")
     wait_for(lambda: ag.checks()["px"]["check"]["status"] == "passing", 5, "alias passing")
     assert ag.checks()["px"]["check"]["output"] == "All checks passing."
+    # AliasNode set: a blocking read of that node's checks in the catalog (here our own)
+    ag.ok("CHECK_REGISTER", check={"check": {"name": "remote-alias", "definition": {
+        "alias_node": "h1", "alias_service": "backend"}}})
+    wait_for(lambda: ag.checks()["remote-alias"]["check"]["status"] == "passing", 10,
+             "remote alias passing")
+    ag.ok("CHECK_UPDATE", check_id="be", status="warning", output="hmm")
+    wait_for(lambda: ag.checks()["remote-alias"]["check"]["status"] == "warning", 10,
+             "remote alias follows the catalog")
+    assert ag.checks()["remote-alias"]["check"]["output"] == (
+        'Aliased check "Service \'backend\' check" failing: hmm')
     ag.ok("SERVICE_DEREGISTER", id="backend")
     wait_for(lambda: ag.checks()["px"]["check"]["status"] == "critical", 5, "alias lost")
+    wait_for(lambda: ag.checks()["remote-alias"]["check"]["status"] == "critical", 10,
+             "remote alias lost")
+    ag.ok("CHECK_DEREGISTER", check_id="remote-alias")
     ag.ok("SERVICE_DEREGISTER", id="proxy")
 
 
