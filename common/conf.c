@@ -28,7 +28,8 @@ enum conf_type {
 	CONF_T_LIST,        /* struct conf_list of strings; appended */
 	CONF_T_META,        /* struct conf_kvmap; merged */
 	CONF_T_TTLS,        /* struct conf_ttlmap; merged */
-	CONF_T_DEFS,        /* struct conf_list of compact JSON objects (service/check definitions); appended */
+	CONF_T_DEFS,        /* struct conf_list of compact JSON objects (service/check definitions);
+	                       appended */
 	CONF_T_UNUSED,      /* a Consul key muster does not use yet: warned, skipped */
 	CONF_T_ALIAS,       /* a deprecated Consul name of another key: warned, applied */
 };
@@ -1267,8 +1268,8 @@ static void conf_apply_pairs(struct conf_load *ld, const struct conf_key *k,
  * loads back equal (conf_equal). Depth is bounded by CONF_DEPTH_MAX (the
  * parser refuses deeper documents). 0, or -1 with why. */
 static void conf_json_str(struct buf *b, const char *s);
-static int conf_node_json(const struct conf_load *ld, const struct conf_yaml_node *n,
-                          struct buf *b, char *why, size_t why_size)
+static int conf_node_json(const struct conf_load *ld, const struct conf_yaml_node *n, struct buf *b,
+                          char *why, size_t why_size)
 {
 	switch (n->kind) {
 	case CONF_YAML_MAP:

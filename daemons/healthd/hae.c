@@ -76,7 +76,8 @@ bool hae_node_same(const struct msg_node *l, const struct msg_node *r)
 bool hae_service_same(const struct msg_service *a, const struct msg_service *b, bool skip_tags)
 {
 	return hae_str_eq(a->kind, b->kind) && hae_str_eq(a->id, b->id) &&
-	       hae_str_eq(a->service, b->service) && (skip_tags || hae_list_eq(&a->tags, &b->tags)) &&
+	       hae_str_eq(a->service, b->service) &&
+	       (skip_tags || hae_list_eq(&a->tags, &b->tags)) &&
 	       hae_str_eq(a->address, b->address) && a->port == b->port &&
 	       hae_str_eq(a->socket_path, b->socket_path) && hae_map_eq(&a->meta, &b->meta) &&
 	       hae_addrs_eq(&a->tagged_addresses, &b->tagged_addresses) &&

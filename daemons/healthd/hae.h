@@ -36,8 +36,8 @@ struct hae_local_check {
 };
 
 struct hae_in {
-	const struct msg_node *node;        /* the node fields this agent syncs */
-	const struct msg_node *remote_node; /* NULL: the node is not in the catalog */
+	const struct msg_node *node;           /* the node fields this agent syncs */
+	const struct msg_node *remote_node;    /* NULL: the node is not in the catalog */
 	const struct msg_service *const *svcs; /* local */
 	size_t n_svcs;
 	const struct hae_local_check *chks; /* local */

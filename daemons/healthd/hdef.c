@@ -1,4 +1,5 @@
-/* hdef.c: Consul's rules for agent service and check definitions: defaults, validation texts, maintenance checks (pure). */
+/* hdef.c: Consul's rules for agent service and check definitions: defaults, validation texts,
+ * maintenance checks (pure). */
 #include "hdef.h"
 
 #include "buf.h"
@@ -43,8 +44,8 @@ static bool hdef_empty(const char *s)
 
 bool hdef_status_valid(const char *s)
 {
-	return s != NULL &&
-	       (strcmp(s, "passing") == 0 || strcmp(s, "warning") == 0 || strcmp(s, "critical") == 0);
+	return s != NULL && (strcmp(s, "passing") == 0 || strcmp(s, "warning") == 0 ||
+	                     strcmp(s, "critical") == 0);
 }
 
 int hdef_status_num(const char *s)
@@ -108,7 +109,8 @@ const char *hdef_check_validate(const struct msg_agent_check *c)
 	if (d->interval_ns > 0 && d->ttl_ns > 0)
 		return "Interval and TTL cannot both be specified";
 	if (interval && d->interval_ns == 0)
-		return "Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks";
+		return "Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService "
+		       "checks";
 	if (interval && hdef_is_alias(d))
 		return "Interval cannot be set for Alias checks";
 	if (hdef_is_alias(d) && d->ttl_ns > 0)
@@ -149,8 +151,8 @@ void hdef_dur_str(uint64_t ns, char out[48])
 /* Consul's "any" addresses (ipaddr.IsAny). */
 static bool hdef_is_any(const char *a)
 {
-	return a != NULL && (strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0 ||
-	                     strcmp(a, "[::]") == 0);
+	return a != NULL &&
+	       (strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0 || strcmp(a, "[::]") == 0);
 }
 
 static bool hdef_meta_key_ok(const char *k)
@@ -203,7 +205,8 @@ static int hdef_meta_check(const struct msg_strmap *m, char *err, size_t size)
 			why = tmp;
 		}
 		if (why != NULL) {
-			hdef_err(err, size, "Couldn't load metadata pair ('%s', '%s'): %s", k, v, why);
+			hdef_err(err, size, "Couldn't load metadata pair ('%s', '%s'): %s", k, v,
+			         why);
 			free(order);
 			return -1;
 		}

@@ -1,4 +1,5 @@
-/* hdef.h: Consul's rules for agent service and check definitions: defaults, validation texts, maintenance checks (pure). */
+/* hdef.h: Consul's rules for agent service and check definitions: defaults, validation texts,
+ * maintenance checks (pure). */
 #ifndef MUSTER_HEALTHD_HDEF_H
 #define MUSTER_HEALTHD_HDEF_H
 
@@ -29,26 +30,26 @@
 /* The default probe timeout (Consul: 10 s for HTTP, TCP, gRPC, scripts). */
 #define HDEF_TIMEOUT_DEFAULT_MS 10000
 /* Limits on one agent (habit 7). */
-#define HDEF_SERVICES_MAX 65536
-#define HDEF_CHECKS_MAX   65536
+#define HDEF_SERVICES_MAX           65536
+#define HDEF_CHECKS_MAX             65536
 #define HDEF_CHECKS_PER_SERVICE_MAX 1024
-#define HDEF_ID_MAX 1024 /* bytes of a service or check ID */
+#define HDEF_ID_MAX                 1024 /* bytes of a service or check ID */
 
 /* Consul's maintenance check IDs and default notes (agent/agent.go). */
 #define HDEF_NODE_MAINT_ID        "_node_maintenance"
 #define HDEF_SERVICE_MAINT_PREFIX "_service_maintenance:"
 #define HDEF_NODE_MAINT_REASON                                                                     \
-	"Maintenance mode is enabled for this node, but no reason was provided. This is a "       \
+	"Maintenance mode is enabled for this node, but no reason was provided. This is a "        \
 	"default message."
 #define HDEF_SERVICE_MAINT_REASON                                                                  \
-	"Maintenance mode is enabled for this service, but no reason was provided. This is a "    \
+	"Maintenance mode is enabled for this service, but no reason was provided. This is a "     \
 	"default message."
 
 struct hdef_opts {
-	const char *node;          /* this agent's node name, set on every check */
-	bool enable_script_checks; /* registrations over the API may carry Args */
+	const char *node;                /* this agent's node name, set on every check */
+	bool enable_script_checks;       /* registrations over the API may carry Args */
 	bool enable_local_script_checks; /* config-file definitions may */
-	bool local;                /* the definition comes from a config file */
+	bool local;                      /* the definition comes from a config file */
 };
 
 /* "passing", "warning", "critical". */

@@ -1,4 +1,5 @@
-/* healthd.h: healthd's internals shared by main.c (bus, config), local.c (state, runners) and sync.c (anti-entropy). */
+/* healthd.h: healthd's internals shared by main.c (bus, config), local.c (state, runners) and
+ * sync.c (anti-entropy). */
 #ifndef MUSTER_HEALTHD_H
 #define MUSTER_HEALTHD_H
 
@@ -13,16 +14,16 @@
 #include "sched.h"
 
 /* Limits and timings (habit 7; Consul's values where it has them). */
-#define HEALTHD_SYNC_WAIT_MS     3000  /* a registration waits this long for the catalog */
-#define HEALTHD_RAFTD_CALL_MS    5000  /* one catalog read or write */
-#define HEALTHD_RETRY_MS         15000 /* Consul's ae retryFailIntv */
-#define HEALTHD_WAITERS_MAX      4096  /* registrations waiting for a sync, hash watches */
+#define HEALTHD_SYNC_WAIT_MS     3000   /* a registration waits this long for the catalog */
+#define HEALTHD_RAFTD_CALL_MS    5000   /* one catalog read or write */
+#define HEALTHD_RETRY_MS         15000  /* Consul's ae retryFailIntv */
+#define HEALTHD_WAITERS_MAX      4096   /* registrations waiting for a sync, hash watches */
 #define HEALTHD_HASH_WAIT_MS     300000 /* §3.11: default 5 min */
 #define HEALTHD_HASH_WAIT_MAX_MS 600000 /* capped at 10 min */
-#define HEALTHD_ALIAS_WAIT_MS    60000 /* a remote alias's blocking query */
+#define HEALTHD_ALIAS_WAIT_MS    60000  /* a remote alias's blocking query */
 #define HEALTHD_ALIAS_RETRY_MS   1000
-#define HEALTHD_PROBES_MAX       512   /* probes running at once */
-#define HEALTHD_DUE_PER_TURN     256   /* probes started per scheduler turn */
+#define HEALTHD_PROBES_MAX       512 /* probes running at once */
+#define HEALTHD_DUE_PER_TURN     256 /* probes started per scheduler turn */
 
 struct probe;
 struct probe_ctx;
@@ -77,8 +78,8 @@ struct hwaiter {
 	bool used;
 	bool hash_watch;
 	struct ipc_from from;
-	uint64_t gen;   /* registrations: the sync generation it waits for */
-	char *id;       /* hash watches: the service and the hash it saw */
+	uint64_t gen; /* registrations: the sync generation it waits for */
+	char *id;     /* hash watches: the service and the hash it saw */
 	char *hash;
 	uint64_t timer;
 };
@@ -130,8 +131,9 @@ void hd_local_fini(struct hd *hd);
 void hd_local_reload(struct hd *hd); /* limits from a reloaded config */
 struct hsvc *hd_svc(struct hd *hd, const char *id);
 struct hchk *hd_chk(struct hd *hd, const char *id);
-void hd_service_add(struct hd *hd, struct msg_agent_service *as, struct msg_agent_check_list *checks,
-                    const char *token, bool replace_existing, bool from_config, bool persist);
+void hd_service_add(struct hd *hd, struct msg_agent_service *as,
+                    struct msg_agent_check_list *checks, const char *token, bool replace_existing,
+                    bool from_config, bool persist);
 void hd_check_add(struct hd *hd, struct msg_agent_check *ac, const char *token, bool from_config,
                   bool persist);
 void hd_service_remove(struct hd *hd, const char *id, bool persist);
@@ -140,8 +142,8 @@ void hd_check_remove(struct hd *hd, const char *id, bool persist);
  * wait for check_update_interval. */
 void hd_check_update(struct hd *hd, struct hchk *c, const char *status, const char *output);
 /* A TTL check's pass/warn/fail/update: 0, or the status with the text. */
-int hd_ttl_update(struct hd *hd, const char *id, const char *status, const char *output,
-                  char *err, size_t err_size);
+int hd_ttl_update(struct hd *hd, const char *id, const char *status, const char *output, char *err,
+                  size_t err_size);
 void hd_persist_service(struct hd *hd, struct hsvc *s);
 void hd_persist_check(struct hd *hd, struct hchk *c);
 void hd_load_persisted(struct hd *hd);

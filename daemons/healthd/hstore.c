@@ -1,4 +1,5 @@
-/* hstore.c: healthd's persisted services and checks: one file per entry under <dir>/services and <dir>/checks. */
+/* hstore.c: healthd's persisted services and checks: one file per entry under <dir>/services and
+ * <dir>/checks. */
 #include "hstore.h"
 
 #include "fsutil.h"

@@ -1,4 +1,5 @@
-/* hstore.h: healthd's persisted services and checks: one file per entry under <dir>/services and <dir>/checks. */
+/* hstore.h: healthd's persisted services and checks: one file per entry under <dir>/services and
+ * <dir>/checks. */
 #ifndef MUSTER_HEALTHD_HSTORE_H
 #define MUSTER_HEALTHD_HSTORE_H
 

@@ -1,4 +1,5 @@
-/* local.c: healthd's local state (services, checks), its persistence, and the check runners: TTL, alias, probes, the reaper. */
+/* local.c: healthd's local state (services, checks), its persistence, and the check runners: TTL,
+ * alias, probes, the reaper. */
 #include "healthd.h"
 
 #include "ev.h"
@@ -193,8 +194,8 @@ struct hd_alias_call {
 /* Consul's CheckAlias.processChecks: the worst status among the target's
  * checks (and its node's), critical when the service is not there. */
 static void hd_alias_eval(const struct msg_check *const *checks, size_t n, const char *node,
-                          const char *service, const char *self, bool service_known,
-                          char **status, char **output)
+                          const char *service, const char *self, bool service_known, char **status,
+                          char **output)
 {
 	const char *health = "passing";
 	char *msg = xstrdup("No checks found.");
@@ -340,7 +341,8 @@ static void hd_probe_done(void *arg, enum probe_status st, const char *output, s
 		struct sched_thresh t = {c->ac.success_before_passing,
 		                         c->ac.failures_before_warning,
 		                         c->ac.failures_before_critical};
-		int now = sched_status(&t, &c->counts, hdef_status_num(c->ac.check.status), (int)st);
+		int now =
+		    sched_status(&t, &c->counts, hdef_status_num(c->ac.check.status), (int)st);
 		char *out = xmalloc(len + 1);
 
 		memcpy(out, output, len);
@@ -374,7 +376,8 @@ static void hd_sched_run(struct ev *ev, void *arg)
 		if (c == NULL || c->probe != NULL)
 			continue;
 		df = &c->ac.check.definition;
-		timeout_ms = df->timeout_ns ? hd_ns_ms(df->timeout_ns) : 0; /* 0: the kind's default */
+		timeout_ms =
+		    df->timeout_ns ? hd_ns_ms(df->timeout_ns) : 0; /* 0: the kind's default */
 		pa = xcalloc(1, sizeof(*pa));
 		pa->hd = hd;
 		pa->id = xstrdup(c->ac.check.check_id);
@@ -433,7 +436,8 @@ static void hd_runner_start(struct hd *hd, struct hchk *c)
 			hd_alias_dirty(hd);
 	} else if (hdef_is_interval(df)) {
 		uint64_t iv = hd_ns_ms(df->interval_ns);
-		struct sched_thresh t = {c->ac.success_before_passing, c->ac.failures_before_warning,
+		struct sched_thresh t = {c->ac.success_before_passing,
+		                         c->ac.failures_before_warning,
 		                         c->ac.failures_before_critical};
 
 		if (iv < HDEF_MIN_INTERVAL_MS) {
@@ -493,8 +497,8 @@ void hd_check_update(struct hd *hd, struct hchk *c, const char *status, const ch
 		if (c->defer_timer == 0) {
 			uint64_t d = conf->check_update_interval_ms;
 
-			c->defer_timer = ev_timer_add(hd->d->ev, d / 2 + hd_rand(hd, d),
-			                              hd_defer_fire, c);
+			c->defer_timer =
+			    ev_timer_add(hd->d->ev, d / 2 + hd_rand(hd, d), hd_defer_fire, c);
 		}
 		return;
 	}
@@ -561,8 +565,9 @@ void hd_check_add(struct hd *hd, struct msg_agent_check *ac, const char *token, 
 	hd_sync_trigger(hd);
 }
 
-void hd_service_add(struct hd *hd, struct msg_agent_service *as, struct msg_agent_check_list *checks,
-                    const char *token, bool replace_existing, bool from_config, bool persist)
+void hd_service_add(struct hd *hd, struct msg_agent_service *as,
+                    struct msg_agent_check_list *checks, const char *token, bool replace_existing,
+                    bool from_config, bool persist)
 {
 	struct hsvc *old = hd_svc(hd, as->service.id), *s = xcalloc(1, sizeof(*s));
 	char hash[17], **ids;
@@ -593,7 +598,8 @@ void hd_service_add(struct hd *hd, struct msg_agent_service *as, struct msg_agen
 		hd_check_put(hd, &checks->v[i], token, from_config, persist, 0);
 	}
 	/* ?replace-existing-checks: the service's checks not listed go */
-	for (struct omap_node *it = omap_first(hd->chks), *next; replace_existing && it; it = next) {
+	for (struct omap_node *it = omap_first(hd->chks), *next; replace_existing && it;
+	     it = next) {
 		struct hchk *c = omap_val(it);
 		bool keep = false;
 
@@ -656,17 +662,18 @@ void hd_service_remove(struct hd *hd, const char *id, bool persist)
 	hd_sync_trigger(hd);
 }
 
-int hd_ttl_update(struct hd *hd, const char *id, const char *status, const char *output,
-                  char *err, size_t err_size)
+int hd_ttl_update(struct hd *hd, const char *id, const char *status, const char *output, char *err,
+                  size_t err_size)
 {
 	struct hchk *c = hd_chk(hd, id);
 	char *out;
 
 	if (c == NULL) {
-		snprintf(err, err_size,
-		         "Unknown check ID \"%s\". Ensure that the check ID is passed, not the check "
-		         "name.",
-		         id);
+		snprintf(
+		    err, err_size,
+		    "Unknown check ID \"%s\". Ensure that the check ID is passed, not the check "
+		    "name.",
+		    id);
 		return 404;
 	}
 	if (c->runner != HCHK_TTL) {
@@ -697,7 +704,8 @@ static void hd_reap(struct ev *ev, void *arg)
 	hd->reap_timer = 0;
 	for (struct omap_node *it = omap_first(hd->chks), *next; it; it = next) {
 		struct hchk *c = omap_val(it);
-		uint64_t after = hd_ns_ms(c->ac.check.definition.deregister_critical_service_after_ns);
+		uint64_t after =
+		    hd_ns_ms(c->ac.check.definition.deregister_critical_service_after_ns);
 		char *sid;
 
 		next = omap_next(it);
@@ -790,8 +798,9 @@ void hd_local_init(struct hd *hd)
 		xalloc_fail(sizeof(*hd));
 	hd->sched = sched_new(hd->seed);
 	{
-		struct probe_limits lim = {HEALTHD_PROBES_MAX, hd->d->conf.enable_script_checks ||
-		                                                   hd->d->conf.enable_local_script_checks};
+		struct probe_limits lim = {HEALTHD_PROBES_MAX,
+		                           hd->d->conf.enable_script_checks ||
+		                               hd->d->conf.enable_local_script_checks};
 
 		hd->probes = probe_ctx_new(hd->d->ev, &lim);
 	}

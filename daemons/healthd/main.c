@@ -170,7 +170,8 @@ static void hd_service_register(struct hd *hd, const struct ipc_from *from,
 	char err[HDEF_ERR_MAX];
 	int rc;
 
-	if (omap_count(hd->svcs) >= HDEF_SERVICES_MAX && hd_svc(hd, m->service.service.id) == NULL) {
+	if (omap_count(hd->svcs) >= HDEF_SERVICES_MAX &&
+	    hd_svc(hd, m->service.service.id) == NULL) {
 		ipc_reply_result(hd->d->rpc, from, 500, "too many services on this agent");
 		return;
 	}
@@ -261,7 +262,8 @@ static void hd_check_register(struct hd *hd, const struct ipc_from *from,
 		ipc_reply_result(hd->d->rpc, from, (unsigned)rc, err);
 		return;
 	}
-	if (omap_count(hd->chks) >= HDEF_CHECKS_MAX && hd_chk(hd, m->check.check.check_id) == NULL) {
+	if (omap_count(hd->chks) >= HDEF_CHECKS_MAX &&
+	    hd_chk(hd, m->check.check.check_id) == NULL) {
 		ipc_reply_result(hd->d->rpc, from, 500, "too many checks on this agent");
 		return;
 	}
@@ -273,9 +275,10 @@ static void hd_check_register(struct hd *hd, const struct ipc_from *from,
 static void hd_check_deregister(struct hd *hd, const struct ipc_from *from, const char *id)
 {
 	if (hd_chk(hd, id) == NULL) {
-		char *err = xasprintf("Unknown check ID \"%s\". Ensure that the check ID is passed, "
-		                      "not the check name.",
-		                      id);
+		char *err =
+		    xasprintf("Unknown check ID \"%s\". Ensure that the check ID is passed, "
+		              "not the check name.",
+		              id);
 
 		ipc_reply_result(hd->d->rpc, from, 404, err);
 		free(err);
@@ -514,7 +517,7 @@ static int healthd_start(struct daemon *d)
 	d->priv = hd;
 	hd_local_init(hd);
 	dir = c->data_dir && *c->data_dir ? xstrdup(c->data_dir)
-	                                   : xasprintf("%s/healthd", d->run_dir);
+	                                  : xasprintf("%s/healthd", d->run_dir);
 	if (hstore_open(&hd->store, dir, err, sizeof(err)) != 0) {
 		log_errorx("healthd: %s", err);
 		free(dir);

@@ -1,4 +1,5 @@
-/* sync.c: anti-entropy: this agent's services and checks written into the catalog through raftd (spec §5.6). */
+/* sync.c: anti-entropy: this agent's services and checks written into the catalog through raftd
+ * (spec §5.6). */
 #include "healthd.h"
 
 #include "ev.h"
@@ -43,8 +44,8 @@ void hd_node_build(struct hd *hd)
 	                           strcmp(c->bind_addr, "::") != 0
 	                       ? c->bind_addr
 	                       : "127.0.0.1";
-	const char *wan = c->advertise_addr_wan && c->advertise_addr_wan[0] ? c->advertise_addr_wan
-	                                                                    : addr;
+	const char *wan =
+	    c->advertise_addr_wan && c->advertise_addr_wan[0] ? c->advertise_addr_wan : addr;
 	bool v6 = strchr(addr, ':') != NULL, wv6 = strchr(wan, ':') != NULL;
 	struct msg_node *n = &hd->node;
 	uint32_t m = 0;
@@ -161,7 +162,8 @@ static void hd_members_reply(void *arg, enum ipc_status st, struct msg *reply)
 	ae = hd_ae_ms(hd);
 	f = hae_scale_factor(hd->cluster_size);
 	if (hd->full_timer == 0)
-		hd->full_timer = ev_timer_add(hd->d->ev, ae + hd_rand(hd, f * ae), hd_full_fire, hd);
+		hd->full_timer =
+		    ev_timer_add(hd->d->ev, ae + hd_rand(hd, f * ae), hd_full_fire, hd);
 }
 
 /* The next full sync: the cluster size first (gossipd), then the timer. */
@@ -210,7 +212,8 @@ static void hd_round_end(struct hd *hd, bool ok, const char *why)
 		          hd->round_full ? "full" : "partial", why,
 		          (unsigned long long)hd_retry_ms(hd));
 		if (hd->retry_timer == 0)
-			hd->retry_timer = ev_timer_add(hd->d->ev, hd_retry_ms(hd), hd_retry_fire, hd);
+			hd->retry_timer =
+			    ev_timer_add(hd->d->ev, hd_retry_ms(hd), hd_retry_fire, hd);
 	}
 	if (hd->gen_req > hd->gen_started && (ok || hd->full_due))
 		hd_kick_soon(hd);
@@ -343,7 +346,8 @@ static void hd_register(struct hd *hd, struct hsvc *s, struct hchk *only)
 			for (struct omap_node *it = omap_first(hd->chks); it; it = omap_next(it)) {
 				struct hchk *c = omap_val(it);
 
-				if (!c->in_sync && strcmp(c->ac.check.service_id, s->as.service.id) == 0)
+				if (!c->in_sync &&
+				    strcmp(c->ac.check.service_id, s->as.service.id) == 0)
 					hd_op_add_check(op, c, v, &nv);
 			}
 		}
@@ -399,9 +403,9 @@ static void hd_write_next(struct hd *hd)
 		struct hchk *c = omap_val(it);
 
 		if (!c->in_sync && c->tried != hd->round) {
-			hd_register(hd, *c->ac.check.service_id ? hd_svc(hd, c->ac.check.service_id)
-			                                       : NULL,
-			            c);
+			hd_register(
+			    hd, *c->ac.check.service_id ? hd_svc(hd, c->ac.check.service_id) : NULL,
+			    c);
 			return;
 		}
 	}
@@ -508,8 +512,7 @@ static void hd_read_reply(void *arg, enum ipc_status st, struct msg *reply)
 	if (st == IPC_CANCELLED || !hd->round_running)
 		return;
 	err = hd_reply_error(st, reply, buf, sizeof(buf));
-	if (err == NULL && hd->round_phase == PH_READ_NODE &&
-	    reply->type != MSG_CATALOG_NODE_REPLY)
+	if (err == NULL && hd->round_phase == PH_READ_NODE && reply->type != MSG_CATALOG_NODE_REPLY)
 		err = "unexpected reply";
 	if (err == NULL && hd->round_phase == PH_READ_CHECKS && reply->type != MSG_CHECKS_REPLY)
 		err = "unexpected reply";

@@ -1,4 +1,5 @@
-/* test_hstate.c: healthd's pure core: Consul's definition rules (hdef), config-file JSON (hjdef), saved entries (hstore), anti-entropy's comparison (hae). */
+/* test_hstate.c: healthd's pure core: Consul's definition rules (hdef), config-file JSON (hjdef),
+ * saved entries (hstore), anti-entropy's comparison (hae). */
 #include "buf.h"
 #include "daemons/healthd/hae.h"
 #include "daemons/healthd/hdef.h"
@@ -51,11 +52,12 @@ START_TEST(test_service_defaults)
 	struct msg_agent_check_list l;
 	char err[HDEF_ERR_MAX];
 
-	ck_assert_int_eq(prep("{\"Name\":\"web\",\"tags\":[\"a\"],\"port\":80,"
-	                      "\"checks\":[{\"ttl\":\"10s\"},{\"http\":\"http://x\","
-	                      "\"interval\":\"5s\",\"timeout\":1000000000,\"status\":\"passing\"}]}",
-	                      &s, &l, &remote_opts, err),
-	                 0);
+	ck_assert_int_eq(
+	    prep("{\"Name\":\"web\",\"tags\":[\"a\"],\"port\":80,"
+	         "\"checks\":[{\"ttl\":\"10s\"},{\"http\":\"http://x\","
+	         "\"interval\":\"5s\",\"timeout\":1000000000,\"status\":\"passing\"}]}",
+	         &s, &l, &remote_opts, err),
+	    0);
 	ck_assert_str_eq(s.service.id, "web");
 	ck_assert_str_eq(s.service.node, "n1");
 	ck_assert_uint_eq(s.service.weight_passing, 1);
@@ -85,9 +87,8 @@ START_TEST(test_service_defaults)
 	ck_assert_str_eq(l.v[0].check.check_id, "own");
 	ck_assert_str_eq(l.v[1].check.check_id, "service:db1:2");
 	free_svc(&s, &l);
-	ck_assert_int_eq(prep("{\"name\":\"db\",\"check\":{\"ttl\":\"1s\"}}", &s, &l, &remote_opts,
-	                      err),
-	                 0);
+	ck_assert_int_eq(
+	    prep("{\"name\":\"db\",\"check\":{\"ttl\":\"1s\"}}", &s, &l, &remote_opts, err), 0);
 	ck_assert_str_eq(l.v[0].check.check_id, "service:db");
 	free_svc(&s, &l);
 }
@@ -115,8 +116,9 @@ START_TEST(test_service_errors)
 	           "Invalid check: TTL must be > 0 for TTL checks");
 	expect_err("{\"name\":\"a\",\"check\":{\"ttl\":\"1s\",\"failures_before_warning\":3,"
 	           "\"failures_before_critical\":2}}",
-	           400, "Invalid check: FailuresBeforeWarning can't be higher than "
-	                "FailuresBeforeCritical");
+	           400,
+	           "Invalid check: FailuresBeforeWarning can't be higher than "
+	           "FailuresBeforeCritical");
 	expect_err("{\"name\":\"a\",\"check\":{\"ttl\":\"1s\",\"status\":\"up\"}}", 400,
 	           "Status for checks must 'passing', 'warning', 'critical'");
 	expect_err("{\"name\":\"a\",\"check\":{\"args\":[\"/bin/true\"],\"interval\":\"1s\"}}", 400,
@@ -152,9 +154,9 @@ START_TEST(test_script_permission_and_check_register)
 	ck_assert_int_eq(hdef_check_prepare(&c, NULL, &remote_opts, err, sizeof(err)), 400);
 	ck_assert_str_eq(err, "Missing check name");
 	msg_rec_free_agent_check(&c);
-	ck_assert_int_eq(hjdef_check("{\"name\":\"c\",\"ttl\":\"3s\",\"status\":\"x\"}", &c, err,
-	                             sizeof(err)),
-	                 0);
+	ck_assert_int_eq(
+	    hjdef_check("{\"name\":\"c\",\"ttl\":\"3s\",\"status\":\"x\"}", &c, err, sizeof(err)),
+	    0);
 	ck_assert_int_eq(hdef_check_prepare(&c, NULL, &remote_opts, err, sizeof(err)), 400);
 	ck_assert_str_eq(err, "Bad check status");
 	msg_rec_free_agent_check(&c);
@@ -168,9 +170,9 @@ START_TEST(test_script_permission_and_check_register)
 	ck_assert_int_eq(hjdef_check("{\"Name\":\"c\",\"TTL\":3000000000,\"ServiceID\":\"s1\"}", &c,
 	                             err, sizeof(err)),
 	                 0);
-	ck_assert_int_eq(prep("{\"name\":\"svc\",\"id\":\"s1\",\"tags\":[\"t\"]}", &s, &l,
-	                      &remote_opts, err),
-	                 0);
+	ck_assert_int_eq(
+	    prep("{\"name\":\"svc\",\"id\":\"s1\",\"tags\":[\"t\"]}", &s, &l, &remote_opts, err),
+	    0);
 	ck_assert_int_eq(hdef_check_prepare(&c, &s.service, &remote_opts, err, sizeof(err)), 0);
 	ck_assert_str_eq(c.check.check_id, "c");
 	ck_assert_str_eq(c.check.service_name, "svc");
@@ -257,9 +259,9 @@ START_TEST(test_hjdef_lenient)
 	ck_assert_int_eq(hjdef_service("{\"name\":1}", &s, &l, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "Name: expected a string");
 	free_svc(&s, &l);
-	ck_assert_int_eq(hjdef_service("{\"name\":\"a\",\"check\":{\"ttl\":\"1x\"}}", &s, &l, err,
-	                               sizeof(err)),
-	                 -1);
+	ck_assert_int_eq(
+	    hjdef_service("{\"name\":\"a\",\"check\":{\"ttl\":\"1x\"}}", &s, &l, err, sizeof(err)),
+	    -1);
 	free_svc(&s, &l);
 	ck_assert_int_eq(hjdef_service("[1]", &s, &l, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "a definition must be a mapping");
@@ -277,10 +279,11 @@ START_TEST(test_hstore_round_trip)
 	char err[HDEF_ERR_MAX], name[17];
 	struct buf b;
 
-	ck_assert_int_eq(prep("{\"name\":\"w\",\"port\":9,\"meta\":{\"k\":\"v\"},\"check\":{\"ttl\":"
-	                      "\"5s\"}}",
-	                      &s, &l, &remote_opts, err),
-	                 0);
+	ck_assert_int_eq(
+	    prep("{\"name\":\"w\",\"port\":9,\"meta\":{\"k\":\"v\"},\"check\":{\"ttl\":"
+	         "\"5s\"}}",
+	         &s, &l, &remote_opts, err),
+	    0);
 	buf_init(&b, HSTORE_FILE_MAX);
 	ck_assert_int_eq(hstore_encode_service(&s, "tok", &b), 0);
 	ck_assert_int_eq(hstore_decode(b.p, b.len, &e), 0);
@@ -469,7 +472,7 @@ END_TEST
  * serfHealth and consul may be left in the catalog that is not local. */
 
 #define SIM_N 12
-static const char *const sim_ids[SIM_N] = {"a", "b", "c", "d", "e", "f",
+static const char *const sim_ids[SIM_N] = {"a", "b", "c",      "d",          "e", "f",
                                            "g", "h", "consul", "serfHealth", "i", "j"};
 static const char *const sim_status[3] = {"passing", "warning", "critical"};
 
@@ -512,7 +515,8 @@ static void sim_run(struct sim *s, struct hae_out *out, bool *si, bool *ci,
                     const struct msg_strlist **ad, const char **ds, const char **dc)
 {
 	struct msg_node node = {0};
-	struct hae_in in = {&node, &node, s->lsp, s->nl, s->lcp, s->nlc, s->rsv, s->nr, s->rck, s->nrc};
+	struct hae_in in = {&node,  &node,  s->lsp, s->nl,  s->lcp,
+	                    s->nlc, s->rsv, s->nr,  s->rck, s->nrc};
 
 	memset(out, 0, sizeof(*out));
 	out->svc_in_sync = si;
@@ -565,7 +569,8 @@ START_TEST(test_hae_converges)
 
 			if (ci[i])
 				continue;
-			for (j = 0; j < s.nrc && strcmp(s.rck[j].check_id, s.lck[i].check_id) != 0; j++)
+			for (j = 0; j < s.nrc && strcmp(s.rck[j].check_id, s.lck[i].check_id) != 0;
+			     j++)
 				;
 			s.rck[j] = s.lck[i];
 			if (j == s.nrc)
@@ -573,8 +578,8 @@ START_TEST(test_hae_converges)
 		}
 		sim_run(&s, &out, si, ci, ad, ds, dc);
 		for (size_t i = 0; i < s.nl; i++)
-			ck_assert_msg(si[i], "seed %" PRIu64 " round %d: service %s not in sync", s0,
-			              round, s.lsv[i].id);
+			ck_assert_msg(si[i], "seed %" PRIu64 " round %d: service %s not in sync",
+			              s0, round, s.lsv[i].id);
 		for (size_t i = 0; i < s.nlc; i++)
 			ck_assert_msg(ci[i], "seed %" PRIu64 " round %d: check %s not in sync", s0,
 			              round, s.lck[i].check_id);
@@ -592,7 +597,8 @@ START_TEST(test_hae_converges)
 
 			for (size_t i = 0; i < s.nlc && !local; i++)
 				local = strcmp(s.lck[i].check_id, s.rck[j].check_id) == 0;
-			ck_assert_msg(local, "seed %" PRIu64 ": check %s left", s0, s.rck[j].check_id);
+			ck_assert_msg(local, "seed %" PRIu64 ": check %s left", s0,
+			              s.rck[j].check_id);
 		}
 	}
 }
