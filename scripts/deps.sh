@@ -11,7 +11,9 @@ socat curl procps python3 python3-consul python3-pytest python3-requests
 python3-zmq python3-msgpack
 golang-go golang-github-armon-consul-api-dev
 protobuf-compiler golang-goprotobuf-dev golang-google-grpc-dev
-serf" # serf: the real peer of gossipd in tests/integration/test_gossip_serf.py
+serf
+python3-grpcio openssl" # serf: the real peer of gossipd in tests/integration/test_gossip_serf.py;
+# python3-grpcio and openssl: the gRPC health and TLS servers of tests/unit/test_probe.c;
 # protoc + Go protobuf/gRPC: ../shared/acceptance/hello/build.sh (the walkthrough of
 # tests/integration/test_hello_walkthrough.py) builds offline from these alone.
 # make bench: the real peers the benchmarks compare against.
