@@ -74,6 +74,16 @@ static void api_local_state(struct http_req *r,
 
 /* --- GET /v1/agent/services (§3.10), GET /v1/agent/checks (§3.15) --------- */
 
+/* One value of an ID-keyed answer, when it passes ?filter; takes e. */
+static void api_local_map_add(struct http_req *r, struct json_object *o, const char *key,
+                              struct json_object *e)
+{
+	if (http_filter_ok(r, e))
+		json_object_object_add(o, key != NULL ? key : "", e);
+	else
+		json_object_put(e);
+}
+
 static void api_agent_services_done(struct http_req *r, enum ipc_status st, struct msg *reply)
 {
 	const struct msg_agent_state_reply *ar;
@@ -87,12 +97,7 @@ static void api_agent_services_done(struct http_req *r, enum ipc_status st, stru
 	o = json_object_new_object();
 	for (uint32_t i = 0; i < ar->services.n; i++) {
 		const struct msg_agent_service *a = &ar->services.v[i];
-		struct json_object *e = hjson_agent_service(a, http_datacenter(r), false);
-
-		if (http_filter_ok(r, e))
-			json_object_object_add(o, a->service.id != NULL ? a->service.id : "", e);
-		else
-			json_object_put(e);
+		api_local_map_add(r, o, a->service.id, hjson_agent_service(a, http_datacenter(r), false));
 	}
 	http_reply_json(r, 200, o);
 }
@@ -114,12 +119,8 @@ static void api_agent_checks_done(struct http_req *r, enum ipc_status st, struct
 	o = json_object_new_object();
 	for (uint32_t i = 0; i < ar->checks.n; i++) {
 		const struct msg_check *c = &ar->checks.v[i].check;
-		struct json_object *e = hjson_check(c);
 
-		if (http_filter_ok(r, e))
-			json_object_object_add(o, c->check_id != NULL ? c->check_id : "", e);
-		else
-			json_object_put(e);
+		api_local_map_add(r, o, c->check_id, hjson_check(c));
 	}
 	http_reply_json(r, 200, o);
 }
@@ -179,31 +180,39 @@ void api_agent_service(struct http_req *r)
 
 /* --- PUT /v1/agent/service/register (§3.12) -------------------------------- */
 
+/* The end of a registration decoded from o into m: a decode error is 400
+ * "Request decode failed: ...", else m goes to healthd with the request's
+ * token (§1.6), or failing that the definition's own Token, in *token. */
+static void api_local_register(struct http_req *r, struct hjson_dec *d, struct json_object *o,
+                               struct msg *m, char **token)
+{
+	const char *tok = hjson_get_str(d, o, "Token");
+
+	if (d->failed) {
+		http_reply_errorf(r, 400, "Request decode failed: %s", d->err);
+		return;
+	}
+	*token = xstrdup(r->token[0] != '\0' ? r->token : tok != NULL ? tok : "");
+	http_call(r, "healthd", m, 0, api_local_write_done);
+}
+
 void api_agent_service_register(struct http_req *r)
 {
 	struct json_object *o = http_body_object(r, "structs.ServiceDefinition");
 	struct msg m = {0};
 	struct msg_service_register *sr = &m.u.service_register;
 	struct hjson_dec d = {0};
-	const char *rec, *tok;
+	const char *rec;
 
 	if (o == NULL)
 		return;
 	m.type = MSG_SERVICE_REGISTER;
 	hjson_dec_agent_service(&d, o, &sr->service, &sr->checks);
-	/* The request's token (§1.6), else the definition's own Token. */
-	tok = hjson_get_str(&d, o, "Token");
-	if (d.failed) {
-		http_reply_errorf(r, 400, "Request decode failed: %s", d.err);
-		goto out;
-	}
-	sr->token = xstrdup(r->token[0] != '\0' ? r->token : tok != NULL ? tok : "");
 	/* Consul: on when the key is present with "" or "true" as its value
 	 * (agent_endpoint.go), not with ParseBool's other spellings. */
 	rec = hquery_get(&r->query, "replace-existing-checks");
 	sr->replace_existing_checks = rec != NULL && (rec[0] == '\0' || strcmp(rec, "true") == 0);
-	http_call(r, "healthd", &m, 0, api_local_write_done);
-out:
+	api_local_register(r, &d, o, &m, &sr->token);
 	msg_free(&m);
 	json_object_put(o);
 }
@@ -221,37 +230,36 @@ void api_agent_service_deregister(struct http_req *r)
 
 /* --- PUT /v1/agent/service/maintenance/{id} (§3.14), /maintenance (§3.7) --- */
 
-void api_agent_service_maintenance(struct http_req *r)
+/* Node maintenance (id "") or a service's: ?enable as Consul parses it,
+ * ?reason ("" lets healthd write Consul's default Notes). */
+static void api_local_maintenance(struct http_req *r, bool node)
 {
 	struct msg m = {0};
 	bool enable;
 
-	if (r->id[0] == '\0') {
-		http_reply_text(r, 400, "Missing service ID");
-		return;
-	}
 	if (!api_local_enable(r, &enable))
 		return;
 	m.type = MSG_MAINTENANCE;
-	m.u.maintenance.id = (char *)r->id;
+	m.u.maintenance.node = node;
+	m.u.maintenance.id = (char *)(node ? "" : r->id);
 	m.u.maintenance.enable = enable;
 	m.u.maintenance.reason = (char *)api_local_param(r, "reason");
 	http_call(r, "healthd", &m, 0, api_local_write_done);
 }
 
+void api_agent_service_maintenance(struct http_req *r)
+{
+	/* Consul checks the ID before ?enable. */
+	if (r->id[0] == '\0') {
+		http_reply_text(r, 400, "Missing service ID");
+		return;
+	}
+	api_local_maintenance(r, false);
+}
+
 void api_agent_maintenance(struct http_req *r)
 {
-	struct msg m = {0};
-	bool enable;
-
-	if (!api_local_enable(r, &enable))
-		return;
-	m.type = MSG_MAINTENANCE;
-	m.u.maintenance.node = true;
-	m.u.maintenance.id = (char *)"";
-	m.u.maintenance.enable = enable;
-	m.u.maintenance.reason = (char *)api_local_param(r, "reason");
-	http_call(r, "healthd", &m, 0, api_local_write_done);
+	api_local_maintenance(r, true);
 }
 
 /* --- PUT /v1/agent/check/register (§3.16), deregister/{id} (§3.17) -------- */
@@ -260,22 +268,13 @@ void api_agent_check_register(struct http_req *r)
 {
 	struct json_object *o = http_body_object(r, "structs.CheckDefinition");
 	struct msg m = {0};
-	struct msg_check_register *cr = &m.u.check_register;
 	struct hjson_dec d = {0};
-	const char *tok;
 
 	if (o == NULL)
 		return;
 	m.type = MSG_CHECK_REGISTER;
-	hjson_dec_agent_check(&d, o, true, &cr->check);
-	tok = hjson_get_str(&d, o, "Token");
-	if (d.failed) {
-		http_reply_errorf(r, 400, "Request decode failed: %s", d.err);
-		goto out;
-	}
-	cr->token = xstrdup(r->token[0] != '\0' ? r->token : tok != NULL ? tok : "");
-	http_call(r, "healthd", &m, 0, api_local_write_done);
-out:
+	hjson_dec_agent_check(&d, o, true, &m.u.check_register.check);
+	api_local_register(r, &d, o, &m, &m.u.check_register.token);
 	msg_free(&m);
 	json_object_put(o);
 }

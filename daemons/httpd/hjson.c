@@ -1013,7 +1013,9 @@ static struct json_object *hjson_check_def(const struct msg_check_def *c)
 	return o;
 }
 
-struct json_object *hjson_check(const struct msg_check *c)
+/* A HealthCheck's first nine fields, Node to ServiceTags: all that
+ * Consul's agent health endpoints copy into an api.HealthCheck. */
+static struct json_object *hjson_check_head(const struct msg_check *c)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -1026,6 +1028,13 @@ struct json_object *hjson_check(const struct msg_check *c)
 	hjson_add(o, "ServiceID", hjson_str(c->service_id));
 	hjson_add(o, "ServiceName", hjson_str(c->service_name));
 	hjson_add(o, "ServiceTags", hjson_strlist(&c->service_tags));
+	return o;
+}
+
+struct json_object *hjson_check(const struct msg_check *c)
+{
+	struct json_object *o = hjson_check_head(c);
+
 	hjson_add(o, "Type", hjson_str(c->type));
 	hjson_add(o, "Interval", hjson_str(c->interval));
 	hjson_add(o, "Timeout", hjson_str(c->timeout));
@@ -1667,19 +1676,10 @@ struct json_object *hjson_agent_service(const struct msg_agent_service *a, const
 
 struct json_object *hjson_agent_health_check(const struct msg_check *c)
 {
-	struct json_object *o = json_object_new_object();
+	/* Consul's agentHealthService fills the head; the rest keeps Go's
+	 * zero values. */
+	struct json_object *o = hjson_check_head(c);
 
-	/* Consul's agentHealthService copies these nine fields into an
-	 * api.HealthCheck; the others keep Go's zero values. */
-	hjson_add(o, "Node", hjson_str(c->node));
-	hjson_add(o, "CheckID", hjson_str(c->check_id));
-	hjson_add(o, "Name", hjson_str(c->name));
-	hjson_add(o, "Status", hjson_str(c->status));
-	hjson_add(o, "Notes", hjson_str(c->notes));
-	hjson_add(o, "Output", hjson_str(c->output));
-	hjson_add(o, "ServiceID", hjson_str(c->service_id));
-	hjson_add(o, "ServiceName", hjson_str(c->service_name));
-	hjson_add(o, "ServiceTags", hjson_strlist(&c->service_tags));
 	hjson_add(o, "Type", hjson_str(""));
 	hjson_add(o, "Definition", json_object_new_object());
 	hjson_add(o, "CreateIndex", hjson_u64(0));

@@ -12,7 +12,8 @@ import consul
 import pytest
 
 from agent import wait_for
-from httpfix import HttpAgent, assert_text, later, p, timed  # noqa: F401
+# http, c and p are httpfix's; they take this module's agent.
+from httpfix import HttpAgent, assert_text, c, http, later, p, timed  # noqa: F401
 
 BOOT_TIMEOUT = 30.0
 SYNC_DEADLINE = 10.0   # s: a registration reaches the catalog (healthd syncs at once)
@@ -28,17 +29,6 @@ def agent():
         yield a
     finally:
         a.stop()
-
-
-@pytest.fixture
-def http(agent):
-    return agent.http
-
-
-@pytest.fixture
-def c(agent):
-    """python-consul 0.7.1, unchanged."""
-    return consul.Consul(host="127.0.0.1", port=agent.http_port)
 
 
 # --- helpers ---------------------------------------------------------------------
