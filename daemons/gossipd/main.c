@@ -26,6 +26,8 @@
 #define GOSSIPD_WAIT_MAX       (10 * 60 * 1000ull) /* Consul's maxQueryTime */
 #define GOSSIPD_KEYS_MAX       KEYRING_KEYS_MAX
 #define GOSSIPD_CLOCK_SAVE_MS  500 /* serf's snapshot flush interval for its clocks */
+#define GOSSIPD_EVENT_WAIT_MAX 256  /* events waiting for healthd's services */
+#define GOSSIPD_STATE_CALL_MS  2000 /* healthd's AGENT_STATE deadline */
 /* Consul's DeadNodeReclaimTime for both pools (§4.1) */
 #define GOSSIPD_DEAD_NODE_RECLAIM_MS 30000
 
@@ -93,6 +95,12 @@ struct gossipd {
 	struct ipc_from leave_from;
 	uint64_t clock_timer;
 	uint64_t events_in, events_accepted, events_bad, member_events;
+	/* Consul events waiting for the local services their filters match against (healthd's
+	 * AGENT_STATE), oldest first: events are accepted in the order they came */
+	struct ipc_client *healthd;
+	struct uevent ev_wait[GOSSIPD_EVENT_WAIT_MAX];
+	size_t ev_wait_head, ev_wait_n;
+	bool ev_wait_call;
 };
 
 static struct gossipd gossipd_state;
@@ -313,6 +321,84 @@ static void handle_event_list(struct gossipd *g, const struct ipc_from *from,
 	w->timer = ev_timer_add(g->d->ev, wait, waiter_timeout, w);
 }
 
+/* Consul's shouldProcessUserEvent, then ingestUserEvent: the ring and the blocked lists. */
+static void event_ingest(struct gossipd *g, struct uevent *ue, const struct uevent_service *svcs,
+                         size_t n)
+{
+	if (!uevent_accept(ue, g->d->conf.node_name, svcs, n)) {
+		log_debug("gossip: event %s (%s) filtered out", ue->name, ue->id);
+		uevent_free(ue);
+		return;
+	}
+	log_debug("gossip: new event: %s (%s)", ue->name, ue->id);
+	g->events_accepted++;
+	uevent_ring_push(&g->ring, ue);
+	wake_waiters(g);
+}
+
+static void events_drain(struct gossipd *g, const struct msg_agent_state_reply *st);
+
+static void on_agent_state(void *arg, enum ipc_status st, struct msg *reply)
+{
+	struct gossipd *g = arg;
+	g->ev_wait_call = false;
+	if (st == IPC_CANCELLED)
+		return; /* gossipd is stopping */
+	if (st != IPC_OK || reply->type != MSG_AGENT_STATE_REPLY) {
+		/* without healthd no service is known here: the filters match nothing */
+		log_warnx("gossip: cannot read the local services for event filters (%s)",
+		          st != IPC_OK ? ipc_status_str(st) : "unexpected reply");
+		struct msg_agent_state_reply none;
+		memset(&none, 0, sizeof(none));
+		events_drain(g, &none);
+		return;
+	}
+	events_drain(g, &reply->u.agent_state_reply);
+}
+
+/* Takes the waiting events in order: those without a service filter at once, the others
+ * once st (the local services, by ID as Consul's filter sees them) is at hand. */
+static void events_drain(struct gossipd *g, const struct msg_agent_state_reply *st)
+{
+	struct uevent_service *svcs = NULL;
+	size_t n = 0;
+	if (st) {
+		svcs = xcalloc(st->services.n ? st->services.n : 1, sizeof(*svcs));
+		for (uint32_t i = 0; i < st->services.n; i++) {
+			const struct msg_service *sv = &st->services.v[i].service;
+			svcs[n].name = sv->id;
+			svcs[n].tags = (const char *const *)sv->tags.v;
+			svcs[n].n_tags = sv->tags.n;
+			n++;
+		}
+	}
+	while (g->ev_wait_n) {
+		struct uevent *ue = &g->ev_wait[g->ev_wait_head];
+		if (ue->service_filter && !st) {
+			if (g->ev_wait_call)
+				break;
+			struct msg req;
+			memset(&req, 0, sizeof(req));
+			req.type = MSG_AGENT_STATE;
+			if (ipc_call(g->healthd, &req, GOSSIPD_STATE_CALL_MS, on_agent_state, g) == 0) {
+				g->ev_wait_call = true;
+				break;
+			}
+			log_warnx("gossip: healthd is not reachable for event filters");
+			struct msg_agent_state_reply none;
+			memset(&none, 0, sizeof(none));
+			free(svcs);
+			events_drain(g, &none);
+			return;
+		}
+		event_ingest(g, ue, svcs, n);
+		memset(ue, 0, sizeof(*ue));
+		g->ev_wait_head = (g->ev_wait_head + 1) % GOSSIPD_EVENT_WAIT_MAX;
+		g->ev_wait_n--;
+	}
+	free(svcs);
+}
+
 static void on_user_event(void *arg, struct pool *p, uint64_t ltime, struct serfwire_bytes name,
                           struct serfwire_bytes payload, bool cc)
 {
@@ -354,19 +440,20 @@ static void on_user_event(void *arg, struct pool *p, uint64_t ltime, struct serf
 	if (ue.version > UEVENT_VERSION)
 		log_warnx("gossip: event version %llu may have unsupported features (%s)",
 		          (unsigned long long)ue.version, ue.name);
-	/* healthd's local services arrive with issue 6; until then an event filtered on a
-	 * service finds none here, as on a Consul agent without services */
-	if (!uevent_accept(&ue, g->d->conf.node_name, NULL, 0)) {
-		log_debug("gossip: event %s (%s) filtered out", ue.name, ue.id);
-		uevent_free(&ue);
-		free(nm);
+	free(nm);
+	/* a service filter needs the agent's services (healthd's); events keep their order */
+	if (ue.service_filter || g->ev_wait_n) {
+		if (g->ev_wait_n == GOSSIPD_EVENT_WAIT_MAX) {
+			log_warnx("gossip: too many events waiting for the local services; %s dropped",
+			          ue.id);
+			uevent_free(&ue);
+			return;
+		}
+		g->ev_wait[(g->ev_wait_head + g->ev_wait_n++) % GOSSIPD_EVENT_WAIT_MAX] = ue;
+		events_drain(g, NULL);
 		return;
 	}
-	log_debug("gossip: new event: %s (%s)", ue.name, ue.id);
-	g->events_accepted++;
-	uevent_ring_push(&g->ring, &ue);
-	free(nm);
-	wake_waiters(g);
+	event_ingest(g, &ue, NULL, 0);
 }
 
 static void handle_event_fire(struct gossipd *g, const struct ipc_from *from,
@@ -1211,6 +1298,11 @@ static int gossipd_start(struct daemon *d)
 	g->d = d;
 	d->priv = g;
 	uevent_ring_init(&g->ring);
+	g->healthd = ipc_client_new(d->ev, d->run_dir, "gossipd", "healthd");
+	if (!g->healthd) {
+		log_errorx("gossip: cannot open the bus to healthd");
+		return -1;
+	}
 	if (c->ports.serf_lan < 0) {
 		log_errorx("gossip: ports.serf_lan is disabled; gossipd cannot run without it");
 		return -1;
@@ -1264,6 +1356,13 @@ static void gossipd_stop(struct daemon *d)
 	}
 	if (g->clock_timer)
 		ev_timer_del(d->ev, g->clock_timer);
+	ipc_client_free(g->healthd); /* a pending AGENT_STATE ends with IPC_CANCELLED */
+	g->healthd = NULL;
+	while (g->ev_wait_n) {
+		uevent_free(&g->ev_wait[g->ev_wait_head]);
+		g->ev_wait_head = (g->ev_wait_head + 1) % GOSSIPD_EVENT_WAIT_MAX;
+		g->ev_wait_n--;
+	}
 	uevent_ring_fini(&g->ring);
 	keyring_fini(&g->kr);
 	d->priv = NULL;

@@ -453,3 +453,18 @@ def test_a_left_agent_rejoins_only_with_rejoin_after_leave(tmp_path):
         wait_status(a, "j-beta", 1, 5, "j-alpha to see j-beta back")
     finally:
         stop(*[x for x in (a, b, b2, b3) if x])
+
+
+def test_service_filtered_event_waits_for_the_local_services(trio):
+    # An event for agents running service "web": none of these runs it, so
+    # none accepts it; an unfiltered event fired right after still comes in,
+    # after it (events are taken in order).
+    a, b, _ = trio
+    kind, r = a.call("EVENT_FIRE", event={"name": "svc-only", "service_filter": "^web$"})
+    assert kind == "EVENT_REPLY", r
+    fid = r["events"][0]["id"]
+    kind, r = a.call("EVENT_FIRE", event={"name": "after-svc"})
+    aid = r["events"][0]["id"]
+    wait_for(lambda: any(e["id"] == aid for e in b.call("EVENT_LIST")[1]["events"]), 5,
+             "the unfiltered event on g-beta")
+    assert not any(e["id"] == fid for e in b.call("EVENT_LIST")[1]["events"])
