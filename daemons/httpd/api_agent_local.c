@@ -97,7 +97,8 @@ static void api_agent_services_done(struct http_req *r, enum ipc_status st, stru
 	o = json_object_new_object();
 	for (uint32_t i = 0; i < ar->services.n; i++) {
 		const struct msg_agent_service *a = &ar->services.v[i];
-		api_local_map_add(r, o, a->service.id, hjson_agent_service(a, http_datacenter(r), false));
+		api_local_map_add(r, o, a->service.id,
+		                  hjson_agent_service(a, http_datacenter(r), false));
 	}
 	http_reply_json(r, 200, o);
 }
@@ -329,10 +330,11 @@ void api_agent_check_update(struct http_req *r)
 	output = hjson_get_str(&d, o, "Output");
 	if (d.failed) {
 		http_reply_errorf(r, 400, "Request decode failed: %s", d.err);
-	} else if (status == NULL || (strcmp(status, "passing") != 0 &&
-	                              strcmp(status, "warning") != 0 &&
-	                              strcmp(status, "critical") != 0)) {
-		http_reply_errorf(r, 400, "Invalid check status: '%s'", status != NULL ? status : "");
+	} else if (status == NULL ||
+	           (strcmp(status, "passing") != 0 && strcmp(status, "warning") != 0 &&
+	            strcmp(status, "critical") != 0)) {
+		http_reply_errorf(r, 400, "Invalid check status: '%s'",
+		                  status != NULL ? status : "");
 	} else {
 		/* The call copies what it sends: o may go now. */
 		api_local_ttl(r, status, output != NULL ? output : "");
@@ -391,7 +393,8 @@ static struct json_object *api_local_health_of(struct http_req *r,
 	/* Maintenance flagged on the records but without its check in the
 	 * list still counts as maintenance (§3.20: critical or maintenance). */
 	if (a->maintenance || ar->node_maintenance) {
-		maint.check_id = (char *)(a->maintenance ? "_service_maintenance:" : "_node_maintenance");
+		maint.check_id =
+		    (char *)(a->maintenance ? "_service_maintenance:" : "_node_maintenance");
 		maint.status = (char *)"critical";
 		mine[n++] = &maint;
 	}

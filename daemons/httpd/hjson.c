@@ -1526,8 +1526,8 @@ static void hjson_dec_json_text(struct hjson_dec *d, struct json_object *o, cons
 	if (v == NULL || d->failed)
 		return;
 	free(*dst);
-	*dst = xstrdup(json_object_to_json_string_ext(
-	    v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	*dst = xstrdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+	                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 void hjson_dec_agent_check(struct hjson_dec *d, struct json_object *o, bool definition,
@@ -1648,8 +1648,8 @@ struct json_object *hjson_agent_service(const struct msg_agent_service *a, const
 		hjson_add(o, "TaggedAddresses", hjson_svc_addrs(&s->tagged_addresses));
 	/* Consul's buildAgentService: a Passing of 0 shows as 1; an object
 	 * always (the Go client's AgentService.Weights is not a pointer). */
-	hjson_add(o, "Weights", hjson_weights(s->weight_passing ? s->weight_passing : 1,
-	                                      s->weight_warning));
+	hjson_add(o, "Weights",
+	          hjson_weights(s->weight_passing ? s->weight_passing : 1, s->weight_warning));
 	hjson_add(o, "EnableTagOverride", json_object_new_boolean(s->enable_tag_override));
 	if (s->create_index != 0)
 		hjson_add(o, "CreateIndex", hjson_u64(s->create_index));

@@ -46,7 +46,8 @@ static void fuzz_http_decode(struct json_object *o)
 	hjson_dec_agent_service(&da, o, &reg.u.service_register.service,
 	                        &reg.u.service_register.checks);
 	if (!da.failed) {
-		struct json_object *e = hjson_agent_service(&reg.u.service_register.service, "dc1", true);
+		struct json_object *e =
+		    hjson_agent_service(&reg.u.service_register.service, "dc1", true);
 		size_t len;
 		free(hjson_write(e, false, &len));
 		json_object_put(e);
