@@ -150,10 +150,11 @@ def target_main(args):
 
 
 def proc_stat(pid):
-    """(utime + stime in seconds, VmRSS KiB, VmHWM KiB) of a process."""
+    """((utime, stime) in seconds, VmRSS KiB, VmHWM KiB) of a process."""
     with open("/proc/%d/stat" % pid) as f:
         f = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    tck = os.sysconf("SC_CLK_TCK")
+    cpu = (int(f[11]) / tck, int(f[12]) / tck)
     rss = hwm = None
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -270,7 +271,8 @@ def check_states(agent):
 
 def run(args, work):
     n, interval = args.services, args.interval
-    r = {"services": n, "checks": 2 * n, "interval": interval}
+    kinds = args.kinds.split(",")
+    r = {"services": n, "kinds": args.kinds, "checks": len(kinds) * n, "interval": interval}
     target = subprocess.Popen([sys.executable, os.path.abspath(__file__), "target", str(n)],
                               stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     agent = None
@@ -284,17 +286,18 @@ def run(args, work):
         hd = agent.pids["healthd"]
         _, r["rss_empty_kib"], _ = proc_stat(hd)
 
-        log("registering %d services with 2 checks each at %s ..." % (n, interval))
+        log("registering %d services with %s checks at %s ..." % (n, args.kinds, interval))
         t0 = time.monotonic()
         for i in range(n):
             body = json.dumps({
                 "ID": "b%d" % i, "Name": "bench%d" % i, "Address": "127.0.0.1",
                 "Port": ports["tcp"][i],
-                "Checks": [
+                "Checks": [c for c in (
                     {"TCP": "127.0.0.1:%d" % ports["tcp"][i], "Interval": interval,
                      "Timeout": "5s"},
                     {"HTTP": "http://127.0.0.1:%d/health" % ports["http"][i],
-                     "Interval": interval, "Timeout": "5s"}]})
+                     "Interval": interval, "Timeout": "5s"})
+                    if ("TCP" in c and "tcp" in kinds) or ("HTTP" in c and "http" in kinds)]})
             for _ in deadline_loop(30, "registering b%d" % i):
                 agent.alive()
                 st, resp = agent.request("PUT", "/v1/agent/service/register", body)
@@ -305,10 +308,10 @@ def run(args, work):
                 time.sleep(0.1)
         r["register_s"] = time.monotonic() - t0
         log("registered in %.1f s; waiting for every check to pass ..." % r["register_s"])
-        for _ in deadline_loop(60 + 5 * go_seconds(interval), "all %d checks passing" % (2 * n)):
+        for _ in deadline_loop(60 + 5 * go_seconds(interval), "all %d checks passing" % r["checks"]):
             agent.alive()
             counts = check_states(agent)
-            if counts.get("passing", 0) == 2 * n:
+            if counts.get("passing", 0) == r["checks"]:
                 break
             time.sleep(0.2)
         r["all_passing_s"] = time.monotonic() - t0
@@ -325,14 +328,18 @@ def run(args, work):
         tc1 = target_counts(ports["stats"])
         r["window_s"] = w
         for k in procs:
-            r["cpu_%s" % k] = (after[k][0] - before[k][0]) / w
+            u = (after[k][0][0] - before[k][0][0]) / w
+            s = (after[k][0][1] - before[k][0][1]) / w
+            r["cpu_%s" % k] = u + s
+            if k == "healthd":
+                r["cpu_healthd_user"], r["cpu_healthd_sys"] = u, s
         r["rss_kib"], r["hwm_kib"] = after["healthd"][1], after["healthd"][2]
         r["tcp_per_s"] = (tc1["tcp_conns"] - tc0["tcp_conns"]) / w
         r["http_reqs_per_s"] = (tc1["http_reqs"] - tc0["http_reqs"]) / w
         r["http_conns_per_s"] = (tc1["http_conns"] - tc0["http_conns"]) / w
         r["expected_per_s"] = n / go_seconds(interval)
         counts = check_states(agent)
-        r["not_passing_end"] = 2 * n - counts.get("passing", 0)
+        r["not_passing_end"] = r["checks"] - counts.get("passing", 0)
         return r
     finally:
         if agent is not None:
@@ -348,11 +355,14 @@ def on_signal(signum, frame):
 def report(r):
     pct = lambda v: "%.1f %%" % (100 * v)  # noqa: E731
     mib = lambda k: "%.1f MiB" % (k / 1024.0)  # noqa: E731
-    print("| %d services, 1 TCP + 1 HTTP check each, interval %s | |" % (r["services"],
-                                                                        r["interval"]))
+    print("| %d services, %s checks (%d), interval %s | |" % (
+        r["services"], r["kinds"], r["checks"], r["interval"]))
     print("| --- | --- |")
     rows = [
-        ("healthd CPU (share of one core)", pct(r["cpu_healthd"])),
+        ("healthd CPU (share of one core): user + sys", "%s = %s + %s" % (
+            pct(r["cpu_healthd"]), pct(r["cpu_healthd_user"]), pct(r["cpu_healthd_sys"]))),
+        ("healthd CPU per probe", "%.0f µs" % (1e6 * r["cpu_healthd"] / max(
+            1.0, r["tcp_per_s"] + r["http_reqs_per_s"]))),
         ("healthd RSS at the window's end / peak (VmHWM)",
          "%s / %s" % (mib(r["rss_kib"]), mib(r["hwm_kib"]))),
         ("healthd RSS before any registration", mib(r["rss_empty_kib"])),
@@ -403,6 +413,7 @@ def main():
     p.add_argument("--libexec", required=True)
     p.add_argument("--services", type=int, default=1000)
     p.add_argument("--interval", default="1s")
+    p.add_argument("--kinds", default="tcp,http", choices=("tcp,http", "tcp", "http"))
     p.add_argument("--warmup", type=float, default=10.0)
     p.add_argument("--window", type=float, default=30.0)
     p.add_argument("--results")

@@ -8,6 +8,7 @@
 #
 #   B=build bench/healthd.sh        (B: the build tree holding bin/ and libexec/)
 #   SERVICES=1000 INTERVAL=1s WARMUP=10 WINDOW=30
+#   KINDS=tcp,http                  (or tcp, or http: one kind of check per service)
 #   RESULTS=file                    (the raw results as JSON)   KEEP=1 (keeps the work dir)
 #
 # It installs nothing: what is missing is named and the run stops.
@@ -23,6 +24,7 @@ SERVICES=${SERVICES:-1000}
 INTERVAL=${INTERVAL:-1s}
 WARMUP=${WARMUP:-10}
 WINDOW=${WINDOW:-30}
+KINDS=${KINDS:-tcp,http}
 
 missing=()
 [ -x "$MUSTER" ] || missing+=("$MUSTER (make B=${B#"$ROOT"/} all)")
@@ -38,7 +40,7 @@ fi
 
 echo "# healthdbench: $(date -u +%Y-%m-%dT%H:%MZ), muster $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted)')"
 echo "# machine: $(nproc) cores, $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB"
-echo "# services=$SERVICES interval=$INTERVAL warmup=${WARMUP}s window=${WINDOW}s"
+echo "# services=$SERVICES kinds=$KINDS interval=$INTERVAL warmup=${WARMUP}s window=${WINDOW}s"
 exec "$PY" bench/healthd.py run --muster "$MUSTER" --libexec "$LIBEXEC" \
-	--services "$SERVICES" --interval "$INTERVAL" --warmup "$WARMUP" --window "$WINDOW" \
+	--services "$SERVICES" --interval "$INTERVAL" --kinds "$KINDS" --warmup "$WARMUP" --window "$WINDOW" \
 	${RESULTS:+--results "$RESULTS"} ${KEEP:+--keep}
