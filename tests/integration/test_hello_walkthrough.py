@@ -5,7 +5,7 @@ offline from Debian's packages (scripts/deps.sh installs golang-go,
 protobuf-compiler, golang-goprotobuf-dev, golang-google-grpc-dev and
 golang-github-armon-consul-api-dev), into $MUSTER_BUILD/hello. A stamp holds
 the hash of the sources, build.sh and the toolchain versions, so later runs
-reuse the binaries: a cold build took about 6 s on a 2-core machine, a cached
+reuse the binaries: a cold build took 6–8 s on a 2-core machine, a cached
 one costs the hashing only.
 
 Time: hello-server registers its TCP check with a fixed Interval of 30s
@@ -15,7 +15,7 @@ Consul's fixed internal intervals only). The first probe runs after a short
 stagger (at most 1 s), so "passing" is quick; but the probe that notices the
 dead server is the next one, one interval after the first. That wait of
 about 30 s is the module's cost and cannot be cut without changing the
-acceptance program; the rest takes a few seconds.
+acceptance program; the rest takes a few seconds (the module: about 30 s).
 
 "Stopping the server" is a SIGKILL: hello-server deregisters itself on
 SIGINT/SIGTERM, so only a server that dies without saying so leaves a
