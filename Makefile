@@ -143,6 +143,20 @@ FUZZ_filter_SRC := $(HTTPD_PURE_SRC)
 FUZZ_http_OBJS := $(call daemon_lib,httpd)
 FUZZ_http_LIBS := $(HTTP_LIBS)
 FUZZ_http_SRC := $(filter-out %/main.c,$(call daemon_src,httpd))
+# healthd: the check scheduler (sched: stagger, period, thresholds) and the
+# gRPC health wire forms (probe_grpc) are pure and tested alone; the probes
+# (probe*.c) run on libcurl's multi interface.
+PKGLIBS_healthd := $(shell pkg-config --libs libcurl)
+HEALTHD_PURE_SRC := $(wildcard daemons/healthd/sched.c daemons/healthd/probe_grpc.c)
+HEALTHD_PURE_OBJS := $(HEALTHD_PURE_SRC:%.c=$(B)/obj/%.o)
+HEALTHD_PROBE_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard daemons/healthd/probe*.c))
+TEST_sched_OBJS := $(HEALTHD_PURE_OBJS)
+TEST_probe_OBJS := $(HEALTHD_PROBE_OBJS)
+TEST_probe_LIBS := $(PKGLIBS_healthd)
+HELPER_probe_once_OBJS := $(HEALTHD_PROBE_OBJS)
+HELPER_probe_once_LIBS := $(PKGLIBS_healthd)
+FUZZ_grpcresp_OBJS := $(filter %/probe_grpc.o,$(HEALTHD_PURE_OBJS))
+FUZZ_grpcresp_SRC := daemons/healthd/probe_grpc.c
 
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
 .SECONDEXPANSION:

@@ -10,7 +10,9 @@ libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev libssl-dev libsystemd-dev
 socat curl procps python3 python3-consul python3-pytest python3-requests
 python3-zmq python3-msgpack
 golang-go golang-github-armon-consul-api-dev
-serf" # serf: the real peer of gossipd in tests/integration/test_gossip_serf.py
+serf
+python3-grpcio openssl" # serf: the real peer of gossipd in tests/integration/test_gossip_serf.py;
+# python3-grpcio and openssl: the gRPC health and TLS servers of tests/unit/test_probe.c
 # make bench: the real peers the benchmarks compare against.
 if [ "${BENCH:-}" = 1 ]; then
 	PKGS="etcd-server etcd-client wrk"

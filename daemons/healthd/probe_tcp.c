@@ -1,0 +1,189 @@
+/* probe_tcp.c: the TCP check, a non-blocking connect to a numeric address within the timeout
+ * (Consul's CheckTCP); a host name is handed to libcurl's resolver (probe_curl.c). */
+#include "probe_priv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ev.h"
+
+/* Go's net.SplitHostPort on addr: host (brackets gone) and port text; 0, or -1 with Go's
+ * complaint in why. */
+static int split_host_port(const char *addr, char *host, size_t hcap, const char **port,
+                           const char **why)
+{
+	const char *colon;
+	size_t hlen;
+
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (!end) {
+			*why = "missing ']' in address";
+			return -1;
+		}
+		if (end[1] != ':') {
+			*why = "missing port in address";
+			return -1;
+		}
+		hlen = (size_t)(end - addr - 1);
+		if (hlen >= hcap) {
+			*why = "address too long";
+			return -1;
+		}
+		memcpy(host, addr + 1, hlen);
+		host[hlen] = '\0';
+		*port = end + 2;
+		return 0;
+	}
+	colon = strrchr(addr, ':');
+	if (!colon) {
+		*why = "missing port in address";
+		return -1;
+	}
+	if (memchr(addr, ':', (size_t)(colon - addr))) {
+		*why = "too many colons in address";
+		return -1;
+	}
+	hlen = (size_t)(colon - addr);
+	if (hlen >= hcap) {
+		*why = "address too long";
+		return -1;
+	}
+	memcpy(host, addr, hlen);
+	host[hlen] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+static void tcp_on_timeout(struct ev *ev, void *arg)
+{
+	struct probe *p = arg;
+
+	(void)ev;
+	p->timer = 0;
+	probe_tcp_stop(p);
+	p->c->stats.timeouts++;
+	probe_finishf(p, PROBE_CRITICAL, "dial tcp %s: i/o timeout", p->peer);
+}
+
+static void tcp_result(struct probe *p, int err)
+{
+	char eb[128];
+
+	probe_tcp_stop(p);
+	if (err == 0)
+		probe_finishf(p, PROBE_PASSING, "TCP connect %s: Success", p->target);
+	else
+		probe_finishf(p, PROBE_CRITICAL, "dial tcp %s: connect: %s", p->peer,
+		              probe_errno_text(err, eb));
+}
+
+static void tcp_on_ready(struct ev *ev, int revents, void *arg)
+{
+	struct probe *p = arg;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	(void)ev;
+	(void)revents;
+	if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return; /* not yet: a spurious wake-up */
+	tcp_result(p, err);
+}
+
+int probe_tcp_start(struct probe *p, const char *addr, const char **why)
+{
+	char host[256], eb[128];
+	const char *port_s, *bad;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	unsigned long port;
+	char *end;
+
+	(void)why;
+	p->target = strdup(addr);
+	if (!p->target) {
+		*why = "out of memory";
+		return -1;
+	}
+	if (split_host_port(addr, host, sizeof(host), &port_s, &bad) != 0) {
+		probe_finishf(p, PROBE_CRITICAL, "dial tcp: address %s: %s", addr, bad);
+		return 0;
+	}
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (host[0] == '\0') {
+		/* Go dials the local system for ":port". */
+		snprintf(host, sizeof(host), "127.0.0.1");
+	}
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		sslen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		sslen = sizeof(*s6);
+	} else {
+		/* A name: resolved by libcurl off the loop, then connected there. */
+		p->kind = PROBE_K_TCPNAME;
+		return probe_tcpname_start(p, addr, why);
+	}
+	errno = 0;
+	port = strtoul(port_s, &end, 10);
+	if (port_s[0] == '\0' || *end != '\0' || port > 65535 || errno) {
+		probe_finishf(p, PROBE_CRITICAL, "dial tcp: lookup tcp/%s: unknown port", port_s);
+		return 0;
+	}
+	if (ss.ss_family == AF_INET) {
+		s4->sin_port = htons((uint16_t)port);
+		snprintf(p->peer, sizeof(p->peer), "%s:%lu", host, port);
+	} else {
+		s6->sin6_port = htons((uint16_t)port);
+		snprintf(p->peer, sizeof(p->peer), "[%s]:%lu", host, port);
+	}
+
+	p->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd < 0) {
+		probe_finishf(p, PROBE_CRITICAL, "dial tcp %s: socket: %s", p->peer,
+		              probe_errno_text(errno, eb));
+		return 0;
+	}
+	if (connect(p->fd, (struct sockaddr *)&ss, sslen) == 0) {
+		tcp_result(p, 0);
+		return 0;
+	}
+	if (errno != EINPROGRESS) {
+		tcp_result(p, errno);
+		return 0;
+	}
+	p->watch = ev_add_fd(p->c->ev, p->fd, EV_WRITE, tcp_on_ready, p);
+	if (p->watch < 0) {
+		close(p->fd);
+		p->fd = -1;
+		*why = "no room for another watched fd";
+		return -1;
+	}
+	p->timer = ev_timer_add(p->c->ev, p->timeout_ms, tcp_on_timeout, p);
+	return 0;
+}
+
+void probe_tcp_stop(struct probe *p)
+{
+	if (p->watch >= 0)
+		ev_del(p->c->ev, p->watch);
+	p->watch = -1;
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	if (p->timer)
+		ev_timer_del(p->c->ev, p->timer);
+	p->timer = 0;
+}
