@@ -157,6 +157,14 @@ HELPER_probe_once_OBJS := $(HEALTHD_PROBE_OBJS)
 HELPER_probe_once_LIBS := $(PKGLIBS_healthd)
 FUZZ_grpcresp_OBJS := $(filter %/probe_grpc.o,$(HEALTHD_PURE_OBJS))
 FUZZ_grpcresp_SRC := daemons/healthd/probe_grpc.c
+# healthd's core modules, tested alone (tests/unit/test_hstate.c): hdef
+# (Consul's definition rules and texts), hae (anti-entropy's comparison),
+# hstore (the saved entries), hjdef (config-file definitions, json-c).
+HEALTHD_CORE_SRC := $(wildcard daemons/healthd/hdef.c daemons/healthd/hae.c daemons/healthd/hstore.c daemons/healthd/hjdef.c)
+HEALTHD_CORE_OBJS := $(HEALTHD_CORE_SRC:%.c=$(B)/obj/%.o)
+TEST_hstate_OBJS := $(HEALTHD_CORE_OBJS)
+TEST_hstate_LIBS := $(shell pkg-config --libs json-c)
+PKGLIBS_healthd += $(shell pkg-config --libs json-c)
 
 # Rules below use $$(...) in prerequisites (per-daemon objects, TEST_<m>_OBJS).
 .SECONDEXPANSION:

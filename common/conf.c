@@ -28,12 +28,15 @@ enum conf_type {
 	CONF_T_LIST,        /* struct conf_list of strings; appended */
 	CONF_T_META,        /* struct conf_kvmap; merged */
 	CONF_T_TTLS,        /* struct conf_ttlmap; merged */
+	CONF_T_DEFS,        /* struct conf_list of compact JSON objects (service/check definitions);
+	                       appended */
 	CONF_T_UNUSED,      /* a Consul key muster does not use yet: warned, skipped */
 	CONF_T_ALIAS,       /* a deprecated Consul name of another key: warned, applied */
 };
 
 #define K_RELOAD 1u /* a reload applies it (Consul's reloadable subset, plus muster's own) */
 #define K_MUSTER 2u /* muster's key, not Consul's */
+#define K_HIDDEN 4u /* another name of a printed key's field (service -> services): not printed */
 
 struct conf_key {
 	const char *name; /* dotted path, e.g. "dns_config.soa.expire" */
@@ -103,6 +106,10 @@ struct conf_key {
 #define K_TTLS(n, m, fl)                                                                           \
 	{                                                                                          \
 		n, CONF_T_TTLS, CONF_OFF(m), NULL, 0, 0, NULL, NULL, fl                            \
+	}
+#define K_DEFS(n, m, fl)                                                                           \
+	{                                                                                          \
+		n, CONF_T_DEFS, CONF_OFF(m), NULL, 0, 0, NULL, NULL, fl                            \
 	}
 #define K_UNUSED(n)                                                                                \
 	{                                                                                          \
@@ -200,12 +207,12 @@ static const struct conf_key conf_keys[] = {
 	K_UNUSED("ca_path"),
 	K_UNUSED("cache"),
 	K_UNUSED("cert_file"),
-	K_UNUSED("check"),
+	K_DEFS("check", checks, K_RELOAD | K_HIDDEN),
 	K_UNUSED("check_deregister_interval_min"),
 	K_UNUSED("check_output_max_size"),
 	K_UNUSED("check_reap_interval"),
 	K_DUR("check_update_interval", check_update_interval_ms, "5m", 0, 0),
-	K_UNUSED("checks"),
+	K_DEFS("checks", checks, K_RELOAD),
 	K_ADDRS("client_addr", client_addr, "127.0.0.1", 0),
 	K_UNUSED("cloud"),
 	K_UNUSED("config_entries"),
@@ -361,8 +368,8 @@ static const struct conf_key conf_keys[] = {
 	K_BOOL("server", server, "false", 0),
 	K_UNUSED("server_name"),
 	K_UNUSED("server_rejoin_age_max"),
-	K_UNUSED("service"),
-	K_UNUSED("services"),
+	K_DEFS("service", services, K_RELOAD | K_HIDDEN),
+	K_DEFS("services", services, K_RELOAD),
 	K_ALIAS("session_ttl_min", "test_timings.session_ttl_min"),
 	K_BOOL("skip_leave_on_interrupt", skip_leave_on_interrupt, "false", K_RELOAD),
 	K_ALIAS("start_join", "retry_join"),
@@ -917,6 +924,8 @@ static const char *conf_type_want(const struct conf_key *k)
 		return "a mapping of strings";
 	case CONF_T_TTLS:
 		return "a mapping of durations";
+	case CONF_T_DEFS:
+		return "a mapping or a list of mappings";
 	case CONF_T_SECTION:
 		return "a mapping";
 	default:
@@ -1250,6 +1259,122 @@ static void conf_apply_pairs(struct conf_load *ld, const struct conf_key *k,
 	}
 }
 
+/* One YAML value as compact JSON (a service or check definition, which
+ * healthd decodes with the same lenient rules as an HTTP registration):
+ * strings through conf_json_str, so libyaml reads the text back as the same
+ * bytes; integers in decimal (YAML's 0x/0o forms are not JSON); floats with
+ * 17 digits, which read back as the same double; mapping keys as strings.
+ * A second pass over the JSON gives the same text, so <run_dir>/config.json
+ * loads back equal (conf_equal). Depth is bounded by CONF_DEPTH_MAX (the
+ * parser refuses deeper documents). 0, or -1 with why. */
+static void conf_json_str(struct buf *b, const char *s);
+static int conf_node_json(const struct conf_load *ld, const struct conf_yaml_node *n, struct buf *b,
+                          char *why, size_t why_size)
+{
+	switch (n->kind) {
+	case CONF_YAML_MAP:
+		buf_putc(b, '{');
+		for (size_t i = n->first; i != CONF_YAML_NONE;) {
+			const struct conf_yaml_node *key = conf_node(ld, i);
+			const struct conf_yaml_node *val = conf_node(ld, key->next);
+
+			if (i != n->first)
+				buf_putc(b, ',');
+			if (key->kind != CONF_YAML_SCALAR) {
+				snprintf(why, why_size, "line %u: a mapping key must be a string",
+				         key->line);
+				return -1;
+			}
+			conf_json_str(b, key->text);
+			buf_putc(b, ':');
+			if (conf_node_json(ld, val, b, why, why_size) != 0)
+				return -1;
+			i = val->next;
+		}
+		buf_putc(b, '}');
+		return 0;
+	case CONF_YAML_SEQ:
+		buf_putc(b, '[');
+		for (size_t i = n->first; i != CONF_YAML_NONE; i = conf_node(ld, i)->next) {
+			if (i != n->first)
+				buf_putc(b, ',');
+			if (conf_node_json(ld, conf_node(ld, i), b, why, why_size) != 0)
+				return -1;
+		}
+		buf_putc(b, ']');
+		return 0;
+	default:
+		break;
+	}
+	switch (conf_classify(n->text, n->quoted)) {
+	case CONF_CLS_NULL:
+		buf_printf(b, "null");
+		return 0;
+	case CONF_CLS_BOOL:
+		buf_printf(b, "%s", (n->text[0] == 't' || n->text[0] == 'T') ? "true" : "false");
+		return 0;
+	case CONF_CLS_INT: {
+		int64_t v = 0;
+
+		if (conf_parse_int(n->text, CONF_CLS_INT, false, &v) != 0) {
+			snprintf(why, why_size, "line %u: integer out of range", n->line);
+			return -1;
+		}
+		buf_printf(b, "%lld", (long long)v);
+		return 0;
+	}
+	case CONF_CLS_FLOAT: {
+		char *end = NULL;
+		const char *t = n->text;
+		double d;
+
+		d = strtod(t, &end);
+		if (end == t || *end != '\0' || !isfinite(d)) {
+			snprintf(why, why_size, "line %u: %s is not a JSON number", n->line, t);
+			return -1;
+		}
+		buf_printf(b, "%.17g", d);
+		return 0;
+	}
+	default:
+		conf_json_str(b, n->text);
+		return 0;
+	}
+}
+
+/* services/checks (and Consul's single service/check): each definition is
+ * kept as its JSON text; healthd validates it (spec §3.12, §3.16). */
+static void conf_apply_defs(struct conf_load *ld, const struct conf_key *k,
+                            const struct conf_yaml_node *n)
+{
+	struct conf_list *l = CONF_FIELD(ld->c, k, struct conf_list);
+	char why[256], q[96];
+	size_t one = (size_t)(n - ld->doc->nodes);
+
+	for (size_t i = n->kind == CONF_YAML_SEQ ? n->first : one; i != CONF_YAML_NONE;
+	     i = n->kind == CONF_YAML_SEQ ? conf_node(ld, i)->next : CONF_YAML_NONE) {
+		const struct conf_yaml_node *e = conf_node(ld, i);
+		struct buf b;
+
+		if (e->kind != CONF_YAML_MAP) {
+			conf_load_error(ld, e->line, "key \"%s\": expected %s, got %s", k->name,
+			                conf_type_want(k), conf_node_what(e, q, sizeof(q)));
+			continue;
+		}
+		buf_init(&b, CONF_FILE_SIZE_MAX);
+		if (conf_node_json(ld, e, &b, why, sizeof(why)) != 0) {
+			conf_load_error(ld, e->line, "key \"%s\": %s", k->name, why);
+		} else if (b.err || buf_cstr(&b) == NULL) {
+			conf_load_error(ld, e->line, "key \"%s\": definition too large", k->name);
+		} else if (conf_list_push(l, buf_cstr(&b), why, sizeof(why)) != 0) {
+			conf_load_error(ld, e->line, "key \"%s\": %s", k->name, why);
+			buf_fini(&b);
+			return;
+		}
+		buf_fini(&b);
+	}
+}
+
 static void conf_apply_key(struct conf_load *ld, const struct conf_key *k,
                            const struct conf_yaml_node *keynode, const struct conf_yaml_node *n)
 {
@@ -1269,7 +1394,8 @@ static void conf_apply_key(struct conf_load *ld, const struct conf_key *k,
 		               ld->name, keynode->line, k->name, t->name);
 	}
 	/* Consul's HookWeakDecodeFromSlice: [x] where x is expected. */
-	if (n->kind == CONF_YAML_SEQ && n->n_kids == 1 && t->type != CONF_T_LIST)
+	if (n->kind == CONF_YAML_SEQ && n->n_kids == 1 && t->type != CONF_T_LIST &&
+	    t->type != CONF_T_DEFS)
 		n = conf_node(ld, n->first);
 	if (n->kind == CONF_YAML_SCALAR && conf_classify(n->text, n->quoted) == CONF_CLS_NULL)
 		return;
@@ -1304,6 +1430,14 @@ static void conf_apply_key(struct conf_load *ld, const struct conf_key *k,
 			return;
 		}
 		conf_apply_pairs(ld, t, n);
+		break;
+	case CONF_T_DEFS:
+		if (n->kind == CONF_YAML_SCALAR) {
+			conf_load_error(ld, n->line, "key \"%s\": expected %s, got %s", t->name,
+			                conf_type_want(t), conf_node_what(n, q, sizeof(q)));
+			return;
+		}
+		conf_apply_defs(ld, t, n);
 		break;
 	default:
 		if (conf_want_scalar(ld, t, n) == NULL)
@@ -1629,6 +1763,10 @@ void conf_fini(struct conf *c)
 		case CONF_T_LIST:
 			conf_list_clear(CONF_FIELD(c, k, struct conf_list));
 			break;
+		case CONF_T_DEFS:
+			if (!(k->flags & K_HIDDEN)) /* one field, two names */
+				conf_list_clear(CONF_FIELD(c, k, struct conf_list));
+			break;
 		case CONF_T_META:
 			conf_meta_clear(CONF_FIELD(c, k, struct conf_kvmap));
 			break;
@@ -1718,7 +1856,7 @@ static const char *conf_child_name(const char *name, const char *prefix)
 
 static bool conf_is_printed(const struct conf_key *k)
 {
-	return k->type != CONF_T_UNUSED && k->type != CONF_T_ALIAS;
+	return k->type != CONF_T_UNUSED && k->type != CONF_T_ALIAS && !(k->flags & K_HIDDEN);
 }
 
 static void conf_json_section(const struct conf *c, struct buf *b, const char *prefix, int depth);
@@ -1776,6 +1914,22 @@ static void conf_json_value(const struct conf *c, struct buf *b, const struct co
 			conf_json_indent(b, depth + 1);
 			conf_json_str(b, l->v[i]);
 			buf_printf(b, "%s\n", i + 1 < l->n ? "," : "");
+		}
+		conf_json_indent(b, depth);
+		buf_putc(b, ']');
+		break;
+	}
+	case CONF_T_DEFS: {
+		const struct conf_list *l = CONF_CFIELD(c, k, struct conf_list);
+
+		if (l->n == 0) {
+			buf_printf(b, "[]");
+			break;
+		}
+		buf_printf(b, "[\n");
+		for (size_t i = 0; i < l->n; i++) {
+			conf_json_indent(b, depth + 1);
+			buf_printf(b, "%s%s\n", l->v[i], i + 1 < l->n ? "," : "");
 		}
 		conf_json_indent(b, depth);
 		buf_putc(b, ']');
@@ -1868,7 +2022,8 @@ static bool conf_key_equal(const struct conf *a, const struct conf *b, const str
 	case CONF_T_ENUM:
 		return conf_str_eq(*CONF_CFIELD(a, k, char *), *CONF_CFIELD(b, k, char *));
 	case CONF_T_ADDRS:
-	case CONF_T_LIST: {
+	case CONF_T_LIST:
+	case CONF_T_DEFS: {
 		const struct conf_list *x = CONF_CFIELD(a, k, struct conf_list);
 		const struct conf_list *y = CONF_CFIELD(b, k, struct conf_list);
 
@@ -1913,7 +2068,7 @@ size_t conf_diff(const struct conf *a, const struct conf *b, const char **names,
 	size_t n = 0;
 
 	for (size_t i = 0; i < CONF_N_KEYS; i++) {
-		if (conf_key_equal(a, b, &conf_keys[i]))
+		if ((conf_keys[i].flags & K_HIDDEN) || conf_key_equal(a, b, &conf_keys[i]))
 			continue;
 		if (n < max)
 			names[n] = conf_keys[i].name;

@@ -41,7 +41,10 @@
  *     (Consul's HookWeakDecodeFromSlice, for configs written for HCL).
  * A key given twice in one mapping: the last one wins, as Go's encoding/json
  * does (the earlier value is ignored entirely, a list is not appended).
- * Keys Consul has but muster does not use yet (service, checks, watches,
+ * services/checks (and Consul's single service/check, the same lists) are
+ * kept as JSON texts, one definition each (a mapping, or a list of them);
+ * healthd decodes them as it decodes an HTTP registration.
+ * Keys Consul has but muster does not use yet (watches,
  * telemetry, connect, tls, ...) give one warning each and are skipped; a
  * key Consul does not have either is an error. YAML aliases are refused.
  *
@@ -272,6 +275,10 @@ struct conf {
 	bool bootstrap;
 	int bootstrap_expect;
 	uint64_t check_update_interval_ms;
+	/* Consul's checks (and check): each entry one check definition as
+	 * compact JSON, decoded and validated by healthd (spec/http-api.md
+	 * §3.16); services (and service) likewise (§3.12). Reloadable. */
+	struct conf_list checks;
 	struct conf_list client_addr; /* Consul's space-separated string, split */
 	char *data_dir;
 	char *datacenter;
@@ -317,6 +324,7 @@ struct conf {
 	char *serf_lan; /* bind address of the LAN pool */
 	char *serf_wan; /* bind address of the WAN pool */
 	bool server;
+	struct conf_list services;
 	bool skip_leave_on_interrupt;
 	struct conf_supervisor supervisor;
 	struct conf_test_timings test_timings;

@@ -884,6 +884,58 @@ START_TEST(test_validate_cli_style)
 }
 END_TEST
 
+/* services/checks (issue 6): kept as compact JSON, a single mapping or a
+ * list, appended across layers, round-tripping through config.json. */
+START_TEST(test_service_defs)
+{
+	static const char text[] = "service:\n"
+	                           "  name: web\n"
+	                           "  port: 0x50\n"
+	                           "  tags: [a, 'b c']\n"
+	                           "  check: {ttl: 10s, weight: 1.50, notes: null, ok: TRUE}\n"
+	                           "services:\n"
+	                           "  - {name: db, meta: {k: \"v\\\"q\"}}\n"
+	                           "checks:\n"
+	                           "  - {id: c1, ttl: '5s'}\n"
+	                           "check: {id: c2, args: [\"/bin/true\"], interval: 1s}\n";
+	struct conf c;
+	struct conf_diag d;
+	char *json;
+
+	ck_assert_int_eq(load_text(&c, &d, text), 0);
+	ck_assert_int_eq(conf_validate(&c, false, &d), 0);
+	ck_assert_uint_eq(d.n_warnings, 0);
+	ck_assert_uint_eq(c.services.n, 2);
+	ck_assert_str_eq(c.services.v[0], "{\"name\":\"web\",\"port\":80,\"tags\":[\"a\",\"b c\"],"
+	                                  "\"check\":{\"ttl\":\"10s\",\"weight\":1.5,\"notes\":null,"
+	                                  "\"ok\":true}}");
+	ck_assert_str_eq(c.services.v[1], "{\"name\":\"db\",\"meta\":{\"k\":\"v\\\"q\"}}");
+	ck_assert_uint_eq(c.checks.n, 2);
+	ck_assert_str_eq(c.checks.v[0], "{\"id\":\"c1\",\"ttl\":\"5s\"}");
+	ck_assert_str_eq(c.checks.v[1], "{\"id\":\"c2\",\"args\":[\"/bin/true\"],\"interval\":\"1s\"}");
+	ck_assert(conf_key_is_reloadable("services"));
+	ck_assert(conf_key_is_reloadable("checks"));
+	json = to_json(&c);
+	ck_assert(strstr(json, "\"service\":") == NULL);
+	check_round_trip(&c, json);
+	free(json);
+	conf_diag_fini(&d);
+	conf_fini(&c);
+
+	ck_assert_int_eq(load_text(&c, &d, "services: web\n"), -1);
+	ck_assert(strstr(d.errors[0], "expected a mapping or a list of mappings") != NULL);
+	conf_diag_fini(&d);
+	conf_fini(&c);
+	ck_assert_int_eq(load_text(&c, &d, "checks: [1]\n"), -1);
+	conf_diag_fini(&d);
+	conf_fini(&c);
+	ck_assert_int_eq(load_text(&c, &d, "service: {name: x, w: .inf}\n"), -1);
+	ck_assert(strstr(d.errors[0], "not a JSON number") != NULL);
+	conf_diag_fini(&d);
+	conf_fini(&c);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
@@ -928,6 +980,7 @@ static Suite *conf_suite(void)
 	tc = tcase_create("misc");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_diff_and_reload);
+	tcase_add_test(tc, test_service_defs);
 	tcase_add_test(tc, test_strings_round_trip);
 	tcase_add_test(tc, test_etc_configs);
 	tcase_add_test(tc, test_validate_cli_style);
