@@ -1,5 +1,5 @@
 /* api_agent.c: this agent's endpoints: self, reload, leave, metrics, monitor; the UI, GET / and the
- * not-yet-built ones (spec/http-api.md §1.1, §3). */
+ * not-yet-built ones (spec/http-api.md §1.1, §3). Its services and checks: api_agent_local.c. */
 #include "httpd.h"
 
 #include <errno.h>
@@ -49,7 +49,6 @@ static const struct {
 	const char *prefix;
 	const char *text;
 } api_missing[] = {
-    {"/v1/agent/", "agent service endpoints are not built yet: they arrive with healthd (issue 6)"},
     {"/v1/coordinate/", "network coordinates are not built yet: they arrive in a later issue"},
     {"/v1/query", "prepared queries are not built yet: they arrive in a later issue"},
     {"/v1/snapshot", "snapshots over HTTP are not built yet: they arrive in a later issue"},

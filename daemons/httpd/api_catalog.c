@@ -15,52 +15,6 @@
  * RESULT{500, Consul's text}; the handlers here decode the body, fill in
  * what only the agent knows (its datacenter) and shape the replies. */
 
-/* encoding/json's name for a JSON value's kind in its type errors. */
-static const char *api_catalog_kind(struct json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_array:
-		return "array";
-	case json_type_string:
-		return "string";
-	case json_type_boolean:
-		return "bool";
-	case json_type_object:
-		return "object";
-	case json_type_int:
-	case json_type_double:
-		return "number";
-	case json_type_null:
-		break;
-	}
-	return "null";
-}
-
-/* The body of a write: an object, or 400 as Consul's decodeBody gives it
- * (an empty body is io.EOF there). NULL when answered. */
-static struct json_object *api_catalog_body(struct http_req *r, const char *gotype)
-{
-	bool failed;
-	struct json_object *o = http_body_json(r, &failed);
-
-	if (failed)
-		return NULL;
-	if (o == NULL) {
-		http_reply_text(r, 400, "Request decode failed: EOF");
-		return NULL;
-	}
-	if (!json_object_is_type(o, json_type_object)) {
-		http_reply_errorf(
-		    r, 400,
-		    "Request decode failed: json: cannot unmarshal %s into Go value of "
-		    "type %s",
-		    api_catalog_kind(o), gotype);
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
-}
-
 /* The request's Datacenter: empty means the agent's; any other is not
  * reachable from a single-datacenter agent (spec §1.7, §4.1). Sets *dc
  * to a heap copy; false when answered. */
@@ -93,7 +47,7 @@ static void api_catalog_write_done(struct http_req *r, enum ipc_status st, struc
 
 void api_catalog_register(struct http_req *r)
 {
-	struct json_object *o = api_catalog_body(r, "structs.RegisterRequest");
+	struct json_object *o = http_body_object(r, "structs.RegisterRequest");
 	struct msg m = {0};
 	struct msg_catalog_register *cr = &m.u.catalog_register;
 	struct hjson_dec d = {0};
@@ -112,7 +66,7 @@ void api_catalog_register(struct http_req *r)
 		hjson_fail(&d,
 		           "json: cannot unmarshal %s into Go struct field "
 		           "RegisterRequest.Service of type structs.NodeService",
-		           api_catalog_kind(svc));
+		           hjson_kind(svc));
 	} else if (svc != NULL) {
 		cr->has_service = true;
 		hjson_dec_service(&d, svc, &cr->service);
@@ -124,12 +78,12 @@ void api_catalog_register(struct http_req *r)
 		hjson_fail(&d,
 		           "json: cannot unmarshal %s into Go struct field "
 		           "RegisterRequest.Check of type structs.HealthCheck",
-		           api_catalog_kind(chk));
+		           hjson_kind(chk));
 	if (list != NULL && !json_object_is_type(list, json_type_array))
 		hjson_fail(&d,
 		           "json: cannot unmarshal %s into Go struct field "
 		           "RegisterRequest.Checks of type structs.HealthChecks",
-		           api_catalog_kind(list));
+		           hjson_kind(list));
 	if (!d.failed) {
 		n = list != NULL ? json_object_array_length(list) : 0;
 		if (n + 1 > MSG_LIST_LEN_MAX)
@@ -146,7 +100,7 @@ void api_catalog_register(struct http_req *r)
 				hjson_fail(&d,
 				           "json: cannot unmarshal %s into Go struct field "
 				           "RegisterRequest.Checks of type structs.HealthCheck",
-				           api_catalog_kind(c));
+				           hjson_kind(c));
 				break;
 			}
 			hjson_dec_check(&d, c, &cr->checks.v[cr->checks.n++]);
@@ -168,7 +122,7 @@ out:
 
 void api_catalog_deregister(struct http_req *r)
 {
-	struct json_object *o = api_catalog_body(r, "structs.DeregisterRequest");
+	struct json_object *o = http_body_object(r, "structs.DeregisterRequest");
 	struct msg m = {0};
 	struct msg_catalog_deregister *cd = &m.u.catalog_deregister;
 	struct hjson_dec d = {0};

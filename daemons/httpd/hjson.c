@@ -1013,7 +1013,9 @@ static struct json_object *hjson_check_def(const struct msg_check_def *c)
 	return o;
 }
 
-struct json_object *hjson_check(const struct msg_check *c)
+/* A HealthCheck's first nine fields, Node to ServiceTags: all that
+ * Consul's agent health endpoints copy into an api.HealthCheck. */
+static struct json_object *hjson_check_head(const struct msg_check *c)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -1026,6 +1028,13 @@ struct json_object *hjson_check(const struct msg_check *c)
 	hjson_add(o, "ServiceID", hjson_str(c->service_id));
 	hjson_add(o, "ServiceName", hjson_str(c->service_name));
 	hjson_add(o, "ServiceTags", hjson_strlist(&c->service_tags));
+	return o;
+}
+
+struct json_object *hjson_check(const struct msg_check *c)
+{
+	struct json_object *o = hjson_check_head(c);
+
 	hjson_add(o, "Type", hjson_str(c->type));
 	hjson_add(o, "Interval", hjson_str(c->interval));
 	hjson_add(o, "Timeout", hjson_str(c->timeout));
@@ -1359,13 +1368,16 @@ static void hjson_dec_svc_addrs(struct hjson_dec *d, struct json_object *o,
 	}
 }
 
-void hjson_dec_service(struct hjson_dec *d, struct json_object *o, struct msg_service *out)
+/* The fields a catalog NodeService (§4.1) and an agent service definition
+ * (§3.12) share; their name is "Service" in one and "Name" in the other. */
+static void hjson_dec_service_fields(struct hjson_dec *d, struct json_object *o,
+                                     const char *name_key, struct msg_service *out)
 {
 	struct json_object *w;
 
 	hjson_dec_str(d, o, "Kind", &out->kind);
 	hjson_dec_str(d, o, "ID", &out->id);
-	hjson_dec_str(d, o, "Service", &out->service);
+	hjson_dec_str(d, o, name_key, &out->service);
 	hjson_get_strlist(d, o, "Tags", &out->tags);
 	hjson_dec_str(d, o, "Address", &out->address);
 	hjson_dec_svc_addrs(d, o, &out->tagged_addresses);
@@ -1384,6 +1396,11 @@ void hjson_dec_service(struct hjson_dec *d, struct json_object *o, struct msg_se
 	}
 	out->enable_tag_override =
 	    hjson_get_bool(d, o, "EnableTagOverride", out->enable_tag_override);
+}
+
+void hjson_dec_service(struct hjson_dec *d, struct json_object *o, struct msg_service *out)
+{
+	hjson_dec_service_fields(d, o, "Service", out);
 	out->create_index = hjson_get_u64(d, o, "CreateIndex", out->create_index);
 	out->modify_index = hjson_get_u64(d, o, "ModifyIndex", out->modify_index);
 }
@@ -1452,17 +1469,26 @@ void hjson_dec_check_def(struct hjson_dec *d, struct json_object *o, struct msg_
 	out->ttl_ns = hjson_get_dur_ns(d, o, "TTL", out->ttl_ns);
 }
 
+/* The fields a catalog HealthCheck (§4.1) and an agent check (§3.12,
+ * §3.16) share, but for the check's ID (CheckID, or ID in a check
+ * definition). */
+static void hjson_dec_check_fields(struct hjson_dec *d, struct json_object *o,
+                                   struct msg_check *out)
+{
+	hjson_dec_str(d, o, "Name", &out->name);
+	hjson_dec_str(d, o, "Status", &out->status);
+	hjson_dec_str(d, o, "Notes", &out->notes);
+	hjson_dec_str(d, o, "ServiceID", &out->service_id);
+}
+
 void hjson_dec_check(struct hjson_dec *d, struct json_object *o, struct msg_check *out)
 {
 	struct json_object *def;
 
 	hjson_dec_str(d, o, "Node", &out->node);
 	hjson_dec_str(d, o, "CheckID", &out->check_id);
-	hjson_dec_str(d, o, "Name", &out->name);
-	hjson_dec_str(d, o, "Status", &out->status);
-	hjson_dec_str(d, o, "Notes", &out->notes);
+	hjson_dec_check_fields(d, o, out);
 	hjson_dec_str(d, o, "Output", &out->output);
-	hjson_dec_str(d, o, "ServiceID", &out->service_id);
 	hjson_dec_str(d, o, "ServiceName", &out->service_name);
 	hjson_get_strlist(d, o, "ServiceTags", &out->service_tags);
 	hjson_dec_str(d, o, "Type", &out->type);
@@ -1474,4 +1500,223 @@ void hjson_dec_check(struct hjson_dec *d, struct json_object *o, struct msg_chec
 		hjson_dec_check_def(d, def, &out->definition);
 	out->create_index = hjson_get_u64(d, o, "CreateIndex", out->create_index);
 	out->modify_index = hjson_get_u64(d, o, "ModifyIndex", out->modify_index);
+}
+
+/* ---- the agent's own services and checks (§2.3, §3.10-§3.20) ------------ */
+
+/* Interval and Timeout as a HealthCheck shows them: Go's Duration.String(),
+ * "" when unset (proto/msg.def, record check). */
+static char *hjson_dur_text(uint64_t ns)
+{
+	char s[GOFMT_DUR_STR_MAX];
+
+	if (ns == 0)
+		return xstrdup("");
+	gofmt_dur_format_ns(ns > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ns, s);
+	return xstrdup(s);
+}
+
+/* A member kept as the JSON text given (§3.12: the mesh fields are stored
+ * and echoed back, never acted on); "" when absent. */
+static void hjson_dec_json_text(struct hjson_dec *d, struct json_object *o, const char *name,
+                                const char *gotype, char **dst)
+{
+	struct json_object *v = hjson_get_obj(d, o, name, gotype);
+
+	if (v == NULL || d->failed)
+		return;
+	free(*dst);
+	*dst = xstrdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+	                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+void hjson_dec_agent_check(struct hjson_dec *d, struct json_object *o, bool definition,
+                           struct msg_agent_check *out)
+{
+	struct msg_check *c = &out->check;
+	struct msg_check_def *def = &c->definition;
+	const char *script;
+
+	/* A check definition's ID is "ID", a CheckType's "CheckID" (Consul's
+	 * structs.CheckDefinition and structs.CheckType); each also takes the
+	 * other's name, so a client that mixes them up still names its check. */
+	hjson_dec_str(d, o, definition ? "CheckID" : "ID", &c->check_id);
+	hjson_dec_str(d, o, definition ? "ID" : "CheckID", &c->check_id);
+	hjson_dec_check_fields(d, o, c);
+	hjson_dec_check_def(d, o, def);
+	/* Consul's CheckDefinition.UnmarshalJSON: an H2PING check uses TLS
+	 * unless told otherwise. */
+	if (!hjson_empty(def->h2ping) && hjson_get(o, "H2PingUseTLS") == NULL)
+		def->h2ping_use_tls = true;
+	/* python-consul 0.7.1's Check.script sends {"script": "<command>"}:
+	 * Consul before 1.1 ran it with `/bin/sh -c`, so it becomes those
+	 * arguments (still a script check: enable_script_checks applies). */
+	script = hjson_get_str(d, o, "Script");
+	if (script != NULL && script[0] != '\0' && def->script_args.n == 0) {
+		free(def->script_args.v); /* an empty list at most */
+		def->script_args.v = xcalloc(3, sizeof(char *));
+		def->script_args.v[0] = xstrdup("/bin/sh");
+		def->script_args.v[1] = xstrdup("-c");
+		def->script_args.v[2] = xstrdup(script);
+		def->script_args.n = 3;
+	}
+	out->success_before_passing =
+	    hjson_get_u64(d, o, "SuccessBeforePassing", out->success_before_passing);
+	out->failures_before_warning =
+	    hjson_get_u64(d, o, "FailuresBeforeWarning", out->failures_before_warning);
+	out->failures_before_critical =
+	    hjson_get_u64(d, o, "FailuresBeforeCritical", out->failures_before_critical);
+	free(c->interval);
+	c->interval = hjson_dur_text(def->interval_ns);
+	free(c->timeout);
+	c->timeout = hjson_dur_text(def->timeout_ns);
+}
+
+void hjson_dec_agent_service(struct hjson_dec *d, struct json_object *o,
+                             struct msg_agent_service *out, struct msg_agent_check_list *checks)
+{
+	struct json_object *chk, *list;
+	size_t n = 0;
+
+	hjson_dec_service_fields(d, o, "Name", &out->service);
+	hjson_dec_json_text(d, o, "Proxy", "structs.ConnectProxyConfig", &out->proxy_json);
+	hjson_dec_json_text(d, o, "Connect", "structs.ServiceConnect", &out->connect_json);
+	/* Check first, then Checks (Consul's ServiceDefinition.CheckTypes). */
+	chk = hjson_get_obj(d, o, "Check", "structs.CheckType");
+	list = hjson_get(o, "Checks");
+	if (list != NULL && !json_object_is_type(list, json_type_array)) {
+		hjson_type_err(d, list, "Checks", "structs.CheckTypes");
+		return;
+	}
+	if (d->failed)
+		return;
+	n = list != NULL ? json_object_array_length(list) : 0;
+	if (n + 1 > MSG_LIST_LEN_MAX) {
+		hjson_fail(d, "json: too many checks (%zu > %u)", n, MSG_LIST_LEN_MAX - 1);
+		return;
+	}
+	checks->v = xcalloc(n + 1, sizeof(*checks->v));
+	if (chk != NULL)
+		hjson_dec_agent_check(d, chk, false, &checks->v[checks->n++]);
+	for (size_t i = 0; i < n && !d->failed; i++) {
+		struct json_object *c = json_object_array_get_idx(list, i);
+
+		if (c == NULL)
+			continue; /* a null element is no check */
+		if (!json_object_is_type(c, json_type_object)) {
+			hjson_type_err(d, c, "Checks", "structs.CheckType");
+			return;
+		}
+		hjson_dec_agent_check(d, c, false, &checks->v[checks->n++]);
+	}
+}
+
+bool hjson_want_object(struct hjson_dec *d, struct json_object *o, const char *gotype)
+{
+	if (d->failed)
+		return false;
+	if (o == NULL) {
+		/* Consul decodes with a json.Decoder: nothing to read is io.EOF. */
+		hjson_fail(d, "EOF");
+		return false;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		hjson_fail(d, "json: cannot unmarshal %s into Go value of type %s", hjson_kind(o),
+		           gotype);
+		return false;
+	}
+	return true;
+}
+
+struct json_object *hjson_agent_service(const struct msg_agent_service *a, const char *dc,
+                                        bool with_hash)
+{
+	const struct msg_service *s = &a->service;
+	struct json_object *o = json_object_new_object();
+
+	if (!hjson_empty(s->kind))
+		hjson_add(o, "Kind", hjson_str(s->kind));
+	hjson_add(o, "ID", hjson_str(s->id));
+	hjson_add(o, "Service", hjson_str(s->service));
+	hjson_add(o, "Tags", hjson_strlist(&s->tags)); /* never null (§2.3) */
+	hjson_add(o, "Meta", hjson_strmap(&s->meta));  /* never null (§2.3) */
+	hjson_add(o, "Port", hjson_u64(s->port));
+	hjson_add(o, "Address", hjson_str(s->address));
+	if (!hjson_empty(s->socket_path))
+		hjson_add(o, "SocketPath", hjson_str(s->socket_path));
+	if (s->tagged_addresses.n > 0)
+		hjson_add(o, "TaggedAddresses", hjson_svc_addrs(&s->tagged_addresses));
+	/* Consul's buildAgentService: a Passing of 0 shows as 1; an object
+	 * always (the Go client's AgentService.Weights is not a pointer). */
+	hjson_add(o, "Weights",
+	          hjson_weights(s->weight_passing ? s->weight_passing : 1, s->weight_warning));
+	hjson_add(o, "EnableTagOverride", json_object_new_boolean(s->enable_tag_override));
+	if (s->create_index != 0)
+		hjson_add(o, "CreateIndex", hjson_u64(s->create_index));
+	if (s->modify_index != 0)
+		hjson_add(o, "ModifyIndex", hjson_u64(s->modify_index));
+	if (with_hash)
+		hjson_add(o, "ContentHash", hjson_str(a->content_hash));
+	/* The mesh objects as they were given (omitempty). */
+	if (!hjson_empty(a->proxy_json)) {
+		struct json_object *v = json_tokener_parse(a->proxy_json);
+
+		if (v != NULL)
+			hjson_add(o, "Proxy", v);
+	}
+	if (!hjson_empty(a->connect_json)) {
+		struct json_object *v = json_tokener_parse(a->connect_json);
+
+		if (v != NULL)
+			hjson_add(o, "Connect", v);
+	}
+	hjson_add(o, "Datacenter", hjson_str(dc));
+	return o;
+}
+
+struct json_object *hjson_agent_health_check(const struct msg_check *c)
+{
+	/* Consul's agentHealthService fills the head; the rest keeps Go's
+	 * zero values. */
+	struct json_object *o = hjson_check_head(c);
+
+	hjson_add(o, "Type", hjson_str(""));
+	hjson_add(o, "Definition", json_object_new_object());
+	hjson_add(o, "CreateIndex", hjson_u64(0));
+	hjson_add(o, "ModifyIndex", hjson_u64(0));
+	return o;
+}
+
+const char *hjson_aggregated_status(const struct msg_check *const *checks, size_t n)
+{
+	bool warning = false, critical = false, maintenance = false;
+
+	/* api.HealthChecks.AggregatedStatus: a maintenance check wins, then
+	 * critical, warning, passing; none at all is passing; an unknown
+	 * status makes the whole "". */
+	for (size_t i = 0; i < n; i++) {
+		const char *id = checks[i]->check_id != NULL ? checks[i]->check_id : "";
+		const char *st = checks[i]->status != NULL ? checks[i]->status : "";
+
+		if (strcmp(id, "_node_maintenance") == 0 ||
+		    strncmp(id, "_service_maintenance:", 21) == 0) {
+			maintenance = true;
+			continue;
+		}
+		if (strcmp(st, "passing") == 0)
+			continue;
+		if (strcmp(st, "warning") == 0)
+			warning = true;
+		else if (strcmp(st, "critical") == 0)
+			critical = true;
+		else
+			return "";
+	}
+	if (maintenance)
+		return "maintenance";
+	if (critical)
+		return "critical";
+	if (warning)
+		return "warning";
+	return "passing";
 }

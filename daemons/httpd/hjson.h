@@ -99,4 +99,44 @@ void hjson_dec_service(struct hjson_dec *d, struct json_object *o, struct msg_se
 void hjson_dec_check(struct hjson_dec *d, struct json_object *o, struct msg_check *out);
 void hjson_dec_check_def(struct hjson_dec *d, struct json_object *o, struct msg_check_def *out);
 
+/* Consul's decodeBody into a struct: true when o is a JSON object; else
+ * fails d with Go's text: "EOF" for an empty body (o NULL), "json: cannot
+ * unmarshal array into Go value of type <gotype>" for another kind. */
+bool hjson_want_object(struct hjson_dec *d, struct json_object *o, const char *gotype);
+
+/* --- the agent's own services and checks (§2.3, §3.10-§3.20) ---------------
+ * Decoding only: healthd validates and fills Consul's defaults (IDs, names,
+ * statuses), so config files and the HTTP API share the rules and texts. */
+
+/* A service definition (§3.12, PUT /v1/agent/service/register): the
+ * service (its name is "Name"; Weights {1, 1} when absent), Proxy and
+ * Connect kept as JSON text (§3.12: stored and echoed, "" absent), and its
+ * checks, Check first then Checks, into checks (msg-owned). */
+void hjson_dec_agent_service(struct hjson_dec *d, struct json_object *o,
+                             struct msg_agent_service *out, struct msg_agent_check_list *checks);
+/* One check: a CheckType inside a service definition (definition false:
+ * its ID is "CheckID") or a check definition (§3.16, definition true: "ID"),
+ * the other name taken too. The probe's fields are flat in o
+ * (hjson_dec_check_def: durations as Go strings or ns numbers, Args and
+ * ScriptArgs); the thresholds; check.interval and check.timeout are the
+ * Go strings of the durations ("" unset). python-consul 0.7.1's "script"
+ * becomes ["/bin/sh", "-c", script]. */
+void hjson_dec_agent_check(struct hjson_dec *d, struct json_object *o, bool definition,
+                           struct msg_agent_check *out);
+
+/* AgentService (§2.3) of the agent in datacenter dc: Tags and Meta never
+ * null, Weights always an object, ContentHash only when with_hash
+ * (agent/service/{id}), Proxy and Connect when given. */
+struct json_object *hjson_agent_service(const struct msg_agent_service *a, const char *dc,
+                                        bool with_hash);
+/* A check in agent/health/service answers (§3.20): the api.HealthCheck
+ * form Consul fills from nine fields (Node .. ServiceTags), the others
+ * zero. */
+struct json_object *hjson_agent_health_check(const struct msg_check *c);
+/* api.HealthChecks.AggregatedStatus (§2.6, §3.20): "maintenance" when one
+ * of them is a maintenance check (_node_maintenance,
+ * _service_maintenance:<id>), else the worst of critical, warning,
+ * passing; "passing" for none; "" when a status is none of those. */
+const char *hjson_aggregated_status(const struct msg_check *const *checks, size_t n);
+
 #endif

@@ -179,6 +179,11 @@ void http_filter_append(const struct http_req *r, struct json_object *list,
 /* A request body as JSON (NULL for an empty body); on a decode error
  * answers 400 "Request decode failed: <reason>" and sets *failed. */
 struct json_object *http_body_json(struct http_req *r, bool *failed);
+/* A body that must be one JSON object, as Consul's decodeBody into a
+ * struct of Go type gotype ("structs.ServiceDefinition"): NULL after
+ * answering 400 "Request decode failed: EOF" (empty), "...: json: cannot
+ * unmarshal array into Go value of type <gotype>" or the parse error. */
+struct json_object *http_body_object(struct http_req *r, const char *gotype);
 
 /* ?node-meta=k:v (repeated) into a strmap (msg-owned strings). */
 void http_node_meta(struct http_req *r, struct msg_strmap *out);
@@ -272,6 +277,23 @@ void api_agent_monitor(struct http_req *r);
 void api_agent_members(struct http_req *r);
 void api_agent_join(struct http_req *r);
 void api_agent_force_leave(struct http_req *r);
+/* api_agent_local.c: this agent's services and checks, answered by healthd
+ * (§3.7, §3.10-§3.20) */
+void api_agent_services(struct http_req *r);
+void api_agent_service(struct http_req *r);
+void api_agent_service_register(struct http_req *r);
+void api_agent_service_deregister(struct http_req *r);
+void api_agent_service_maintenance(struct http_req *r);
+void api_agent_maintenance(struct http_req *r);
+void api_agent_checks(struct http_req *r);
+void api_agent_check_register(struct http_req *r);
+void api_agent_check_deregister(struct http_req *r);
+void api_agent_check_pass(struct http_req *r);
+void api_agent_check_warn(struct http_req *r);
+void api_agent_check_fail(struct http_req *r);
+void api_agent_check_update(struct http_req *r);
+void api_agent_health_service_id(struct http_req *r);
+void api_agent_health_service_name(struct http_req *r);
 /* api_event.c: user events, answered by gossipd (§8.2) */
 void api_event_fire(struct http_req *r);
 void api_event_list(struct http_req *r);

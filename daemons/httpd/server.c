@@ -178,6 +178,21 @@ struct json_object *http_body_json(struct http_req *r, bool *failed)
 	return o;
 }
 
+struct json_object *http_body_object(struct http_req *r, const char *gotype)
+{
+	struct hjson_dec d = {0};
+	bool failed;
+	struct json_object *o = http_body_json(r, &failed);
+	if (failed)
+		return NULL;
+	if (!hjson_want_object(&d, o, gotype)) {
+		http_reply_errorf(r, 400, "Request decode failed: %s", d.err);
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
 void http_node_meta(struct http_req *r, struct msg_strmap *out)
 {
 	size_t n = 0;

@@ -36,6 +36,30 @@ static void fuzz_http_decode(struct json_object *o)
 	msg_rec_free_node(&n);
 	msg_rec_free_service(&s);
 	msg_rec_free_check(&c);
+
+	/* The agent's own service and check definitions (§3.12, §3.16), each
+	 * with a fresh error so every decoder runs, and their shapes. */
+	struct hjson_dec da = {0}, dc = {0};
+	struct msg reg = {0};
+	struct msg_agent_check ac = {0};
+	reg.type = MSG_SERVICE_REGISTER;
+	hjson_dec_agent_service(&da, o, &reg.u.service_register.service,
+	                        &reg.u.service_register.checks);
+	if (!da.failed) {
+		struct json_object *e =
+		    hjson_agent_service(&reg.u.service_register.service, "dc1", true);
+		size_t len;
+		free(hjson_write(e, false, &len));
+		json_object_put(e);
+		for (uint32_t i = 0; i < reg.u.service_register.checks.n; i++)
+			json_object_put(hjson_check(&reg.u.service_register.checks.v[i].check));
+	}
+	msg_free(&reg);
+	hjson_dec_agent_check(&dc, o, true, &ac);
+	json_object_put(hjson_agent_health_check(&ac.check));
+	msg_rec_free_agent_check(&ac);
+	(void)hjson_want_object(&dc, o, "structs.CheckDefinition");
+
 	struct msg tmp = {0};
 	tmp.type = MSG_ECHO;
 	tmp.u.echo.list = l;

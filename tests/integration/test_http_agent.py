@@ -1,9 +1,7 @@
-"""test_http_agent.py: /v1/agent (spec/http-api.md §3.1, §3.6, §3.8, §3.9), and the agent endpoints of later issues answering 503."""
+"""test_http_agent.py: /v1/agent (spec/http-api.md §3.1, §3.6, §3.8, §3.9); the agent's services and checks: test_http_agent_local.py."""
 import re
 import socket
 import time
-
-import pytest
 
 from agent import wait_for
 
@@ -186,20 +184,3 @@ def test_monitor_below_the_agent_log_level():
 def test_monitor_bad_log_level(http):
     assert_text(http.get("/v1/agent/monitor", params={"loglevel": "x"}), 400,
                 "Unknown log level: x")
-
-
-# Endpoints whose daemons come in later issues: 503 with a text naming what
-# is missing, never made-up data.
-LATER = [
-    ("GET", "/v1/agent/services", None),
-    ("GET", "/v1/agent/checks", None),
-    ("PUT", "/v1/agent/service/register", '{"Name": "x"}'),
-]
-
-
-@pytest.mark.parametrize("method,path,body", LATER)
-def test_later_issue_endpoints_are_503(http, method, path, body):
-    r = http.request(method, path, data=body)
-    assert r.status_code == 503, "%s %s: %d %r" % (method, path, r.status_code, r.text)
-    assert r.text.strip(), "503 without a text naming what is missing"
-    assert r.headers.get("Content-Type", "").startswith("text/plain"), r.headers

@@ -1134,6 +1134,347 @@ START_TEST(test_keyring_errors)
 }
 END_TEST
 
+/* ---- the agent's services and checks (§2.3, §3.12, §3.16, §3.20) ---- */
+
+/* A service definition decoded into a SERVICE_REGISTER (msg_free frees it). */
+static void dec_agent_service(const char *text, struct msg *m, struct hjson_dec *d)
+{
+	struct json_object *o = parse_ok(text);
+
+	memset(m, 0, sizeof(*m));
+	m->type = MSG_SERVICE_REGISTER;
+	hjson_dec_agent_service(d, o, &m->u.service_register.service,
+	                        &m->u.service_register.checks);
+	json_object_put(o);
+}
+
+START_TEST(test_dec_agent_service_python)
+{
+	/* python-consul 0.7.1's Agent.Service.register with Check.ttl. */
+	struct msg m;
+	struct hjson_dec d = {0};
+	const struct msg_service *s;
+	const struct msg_agent_check *c;
+
+	dec_agent_service("{\"name\":\"redis\",\"enabletagoverride\":true,\"id\":\"r1\","
+	                  "\"address\":\"10.0.0.1\",\"port\":6379,\"tags\":[\"a\",\"b\"],"
+	                  "\"check\":{\"ttl\":\"10s\"}}",
+	                  &m, &d);
+	ck_assert_msg(!d.failed, "%s", d.err);
+	s = &m.u.service_register.service.service;
+	ck_assert_str_eq(s->service, "redis");
+	ck_assert_str_eq(s->id, "r1");
+	ck_assert_str_eq(s->address, "10.0.0.1");
+	ck_assert_uint_eq(s->port, 6379);
+	ck_assert_uint_eq(s->tags.n, 2);
+	ck_assert(s->enable_tag_override);
+	ck_assert_uint_eq(s->weight_passing, 1);
+	ck_assert_uint_eq(s->weight_warning, 1);
+	ck_assert_ptr_null(m.u.service_register.service.proxy_json);
+	ck_assert_uint_eq(m.u.service_register.checks.n, 1);
+	c = &m.u.service_register.checks.v[0];
+	ck_assert_uint_eq(c->check.definition.ttl_ns, 10000000000ull);
+	ck_assert_ptr_null(c->check.check_id); /* healthd names it service:r1 */
+	ck_assert_str_eq(c->check.interval, "");
+	ck_assert_str_eq(c->check.timeout, "");
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_dec_agent_service_go)
+{
+	/* The Go client's CamelCase, durations as ns numbers, Check before
+	 * Checks, mesh objects kept as JSON text. */
+	struct msg m;
+	struct hjson_dec d = {0};
+	const struct msg_agent_service *a;
+	const struct msg_agent_check_list *l;
+
+	dec_agent_service(
+	    "{\"ID\":\"w1\",\"Name\":\"web\",\"Kind\":\"connect-proxy\",\"Port\":80,"
+	    "\"Meta\":{\"env\":\"prod\"},\"Weights\":{\"Passing\":3,\"Warning\":2},"
+	    "\"TaggedAddresses\":{\"lan\":{\"Address\":\"10.0.0.2\",\"Port\":80}},"
+	    "\"Proxy\":{\"DestinationServiceName\":\"web\",\"Upstreams\":[{\"a\":\"b/c\"}]},"
+	    "\"Connect\":{\"Native\":true},\"Service\":\"ignored\",\"Token\":\"t\","
+	    "\"Checks\":[{\"CheckID\":\"c2\",\"HTTP\":\"http://x/\",\"Interval\":10000000000,"
+	    "\"Timeout\":1.5e9,\"Header\":{\"X\":[\"1\"]},\"Method\":\"POST\","
+	    "\"SuccessBeforePassing\":2,\"FailuresBeforeWarning\":3,"
+	    "\"FailuresBeforeCritical\":4},null,{\"ID\":\"c3\",\"TTL\":\"1m\"}],"
+	    "\"Check\":{\"Name\":\"first\",\"TCP\":\"h:1\",\"Interval\":\"1h30m\","
+	    "\"Status\":\"passing\",\"Notes\":\"n\"}}",
+	    &m, &d);
+	ck_assert_msg(!d.failed, "%s", d.err);
+	a = &m.u.service_register.service;
+	ck_assert_str_eq(a->service.service, "web");
+	ck_assert_str_eq(a->service.kind, "connect-proxy");
+	ck_assert_uint_eq(a->service.weight_passing, 3);
+	ck_assert_uint_eq(a->service.weight_warning, 2);
+	ck_assert_uint_eq(a->service.meta.n, 1);
+	ck_assert_uint_eq(a->service.tagged_addresses.n, 1);
+	ck_assert_str_eq(a->proxy_json,
+	                 "{\"DestinationServiceName\":\"web\",\"Upstreams\":[{\"a\":\"b/c\"}]}");
+	ck_assert_str_eq(a->connect_json, "{\"Native\":true}");
+	l = &m.u.service_register.checks;
+	ck_assert_uint_eq(l->n, 3);
+	ck_assert_str_eq(l->v[0].check.name, "first");
+	ck_assert_str_eq(l->v[0].check.status, "passing");
+	ck_assert_str_eq(l->v[0].check.notes, "n");
+	ck_assert_str_eq(l->v[0].check.definition.tcp, "h:1");
+	ck_assert_str_eq(l->v[0].check.interval, "1h30m0s");
+	ck_assert_str_eq(l->v[1].check.check_id, "c2");
+	ck_assert_str_eq(l->v[1].check.interval, "10s");
+	ck_assert_str_eq(l->v[1].check.timeout, "1.5s");
+	ck_assert_uint_eq(l->v[1].check.definition.timeout_ns, 1500000000ull);
+	ck_assert_str_eq(l->v[1].check.definition.method, "POST");
+	ck_assert_uint_eq(l->v[1].check.definition.header.n, 1);
+	ck_assert_uint_eq(l->v[1].success_before_passing, 2);
+	ck_assert_uint_eq(l->v[1].failures_before_warning, 3);
+	ck_assert_uint_eq(l->v[1].failures_before_critical, 4);
+	/* A CheckType's "ID" is taken as its CheckID too. */
+	ck_assert_str_eq(l->v[2].check.check_id, "c3");
+	ck_assert_uint_eq(l->v[2].check.definition.ttl_ns, 60000000000ull);
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_dec_agent_service_patroni)
+{
+	/* py-consul as Patroni drives it: an ID with '/', snake_case, float
+	 * seconds as Go strings. */
+	struct msg m;
+	struct hjson_dec d = {0};
+	const struct msg_check *c;
+
+	dec_agent_service("{\"name\":\"pg\",\"id\":\"batman/pg0\",\"enable_tag_override\":true,"
+	                  "\"meta\":{\"role\":\"master\"},\"socket_path\":\"/s\","
+	                  "\"check\":{\"http\":\"https://h:8008/master\",\"interval\":\"5.0s\","
+	                  "\"DeregisterCriticalServiceAfter\":\"150.0s\","
+	                  "\"tls_skip_verify\":true,\"TLSServerName\":\"pg.local\"}}",
+	                  &m, &d);
+	ck_assert_msg(!d.failed, "%s", d.err);
+	ck_assert_str_eq(m.u.service_register.service.service.id, "batman/pg0");
+	ck_assert_str_eq(m.u.service_register.service.service.socket_path, "/s");
+	ck_assert(m.u.service_register.service.service.enable_tag_override);
+	c = &m.u.service_register.checks.v[0].check;
+	ck_assert_str_eq(c->definition.http, "https://h:8008/master");
+	ck_assert_uint_eq(c->definition.interval_ns, 5000000000ull);
+	ck_assert_uint_eq(c->definition.deregister_critical_service_after_ns, 150000000000ull);
+	ck_assert(c->definition.tls_skip_verify);
+	ck_assert_str_eq(c->definition.tls_server_name, "pg.local");
+	ck_assert_str_eq(c->interval, "5s");
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_dec_agent_check_definition)
+{
+	struct json_object *o;
+	struct hjson_dec d = {0};
+	struct msg_agent_check c = {0};
+
+	/* python-consul 0.7.1: flat, lowercase; its Check.script. */
+	o = parse_ok("{\"name\":\"disk\",\"script\":\"df -h | grep /\",\"interval\":\"10s\","
+	             "\"id\":\"d1\",\"notes\":\"n\",\"serviceid\":\"web\"}");
+	hjson_dec_agent_check(&d, o, true, &c);
+	ck_assert_msg(!d.failed, "%s", d.err);
+	ck_assert_str_eq(c.check.check_id, "d1");
+	ck_assert_str_eq(c.check.name, "disk");
+	ck_assert_str_eq(c.check.notes, "n");
+	ck_assert_str_eq(c.check.service_id, "web");
+	ck_assert_uint_eq(c.check.definition.script_args.n, 3);
+	ck_assert_str_eq(c.check.definition.script_args.v[0], "/bin/sh");
+	ck_assert_str_eq(c.check.definition.script_args.v[1], "-c");
+	ck_assert_str_eq(c.check.definition.script_args.v[2], "df -h | grep /");
+	ck_assert_str_eq(c.check.interval, "10s");
+	msg_rec_free_agent_check(&c);
+	json_object_put(o);
+
+	/* Args win over script; ID wins over CheckID in a definition; H2PING
+	 * uses TLS unless told. */
+	memset(&c, 0, sizeof(c));
+	o = parse_ok("{\"Name\":\"x\",\"CheckID\":\"loser\",\"ID\":\"winner\",\"args\":[\"a\"],"
+	             "\"script\":\"b\",\"H2PING\":\"h:1\",\"Interval\":\"1s\","
+	             "\"service_id\":\"s\"}");
+	hjson_dec_agent_check(&d, o, true, &c);
+	ck_assert_msg(!d.failed, "%s", d.err);
+	ck_assert_str_eq(c.check.check_id, "winner");
+	ck_assert_uint_eq(c.check.definition.script_args.n, 1);
+	ck_assert(c.check.definition.h2ping_use_tls);
+	ck_assert_str_eq(c.check.service_id, "s");
+	msg_rec_free_agent_check(&c);
+	json_object_put(o);
+
+	memset(&c, 0, sizeof(c));
+	o = parse_ok("{\"Name\":\"x\",\"H2PING\":\"h:1\",\"h2ping_use_tls\":false,"
+	             "\"Interval\":\"1s\",\"Status\":\"warning\"}");
+	hjson_dec_agent_check(&d, o, false, &c);
+	ck_assert_msg(!d.failed, "%s", d.err);
+	ck_assert(!c.check.definition.h2ping_use_tls);
+	ck_assert_str_eq(c.check.status, "warning");
+	ck_assert_ptr_null(c.check.check_id);
+	msg_rec_free_agent_check(&c);
+	json_object_put(o);
+}
+END_TEST
+
+struct dec_agent_err_case {
+	const char *json;
+	const char *err;
+};
+
+static const struct dec_agent_err_case dec_agent_err_cases[] = {
+    {"{\"Name\":1}", "json: cannot unmarshal number into Go struct field .Name of type string"},
+    {"{\"Check\":\"x\"}",
+     "json: cannot unmarshal string into Go struct field .Check of type structs.CheckType"},
+    {"{\"Checks\":{}}",
+     "json: cannot unmarshal object into Go struct field .Checks of type structs.CheckTypes"},
+    {"{\"Checks\":[1]}",
+     "json: cannot unmarshal number into Go struct field .Checks of type structs.CheckType"},
+    {"{\"Proxy\":[]}",
+     "json: cannot unmarshal array into Go struct field .Proxy of type "
+     "structs.ConnectProxyConfig"},
+    {"{\"Connect\":true}",
+     "json: cannot unmarshal bool into Go struct field .Connect of type structs.ServiceConnect"},
+    {"{\"Check\":{\"TTL\":\"10\"}}", "time: missing unit in duration \"10\""},
+    {"{\"Check\":{\"Interval\":true}}",
+     "json: cannot unmarshal bool into Go struct field .Interval of type time.Duration"},
+    {"{\"Check\":{\"Timeout\":-1}}", "json: negative duration in Go struct field .Timeout"},
+    {"{\"Checks\":[{\"SuccessBeforePassing\":\"2\"}]}",
+     "json: cannot unmarshal string into Go struct field .SuccessBeforePassing of type uint64"},
+    {"{\"Check\":{\"script\":7}}",
+     "json: cannot unmarshal number into Go struct field .Script of type string"},
+};
+
+START_TEST(test_dec_agent_errors)
+{
+	const struct dec_agent_err_case *c = &dec_agent_err_cases[_i];
+	struct msg m;
+	struct hjson_dec d = {0};
+
+	dec_agent_service(c->json, &m, &d);
+	ck_assert_msg(d.failed, "%s accepted", c->json);
+	ck_assert_str_eq(d.err, c->err);
+	msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_want_object)
+{
+	struct hjson_dec d = {0};
+	struct json_object *o = parse_ok("[1]");
+
+	ck_assert(!hjson_want_object(&d, NULL, "structs.ServiceDefinition"));
+	ck_assert_str_eq(d.err, "EOF");
+	memset(&d, 0, sizeof(d));
+	ck_assert(!hjson_want_object(&d, o, "structs.ServiceDefinition"));
+	ck_assert_str_eq(d.err, "json: cannot unmarshal array into Go value of type "
+	                        "structs.ServiceDefinition");
+	json_object_put(o);
+	memset(&d, 0, sizeof(d));
+	o = parse_ok("{}");
+	ck_assert(hjson_want_object(&d, o, "x"));
+	ck_assert(!d.failed);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_shape_agent_service)
+{
+	struct msg_agent_service a = {0};
+	struct json_object *o;
+
+	fill_service(&a.service);
+	a.service.create_index = 0;
+	a.service.modify_index = 0;
+	a.content_hash = xstrdup("4ecd29c7bc647ca8");
+	/* Tags [] and Meta {} never null, Weights an object, no index when 0,
+	 * ContentHash only on agent/service/{id} (§2.3). */
+	ck_json(hjson_agent_service(&a, "dc1", false),
+	        "{\"ID\":\"web1\",\"Service\":\"web\",\"Tags\":[],\"Meta\":{},\"Port\":0,"
+	        "\"Address\":\"\",\"Weights\":{\"Passing\":1,\"Warning\":1},"
+	        "\"EnableTagOverride\":false,\"Datacenter\":\"dc1\"}");
+	ck_json(hjson_agent_service(&a, "dc1", true),
+	        "{\"ID\":\"web1\",\"Service\":\"web\",\"Tags\":[],\"Meta\":{},\"Port\":0,"
+	        "\"Address\":\"\",\"Weights\":{\"Passing\":1,\"Warning\":1},"
+	        "\"EnableTagOverride\":false,\"ContentHash\":\"4ecd29c7bc647ca8\","
+	        "\"Datacenter\":\"dc1\"}");
+	/* Consul's buildAgentService shows a Passing of 0 as 1; the mesh
+	 * objects come back as given; a broken one is left out. */
+	free(a.service.kind);
+	a.service.kind = xstrdup("connect-proxy");
+	a.service.weight_passing = 0;
+	a.service.weight_warning = 0;
+	a.service.port = 21000;
+	a.service.create_index = 5;
+	a.service.modify_index = 6;
+	a.proxy_json = xstrdup("{\"DestinationServiceName\":\"web\"}");
+	a.connect_json = xstrdup("{\"Native\":");
+	strlist_set(&a.service.tags, 1, "t");
+	ck_json(hjson_agent_service(&a, "dc9", false),
+	        "{\"Kind\":\"connect-proxy\",\"ID\":\"web1\",\"Service\":\"web\",\"Tags\":[\"t\"],"
+	        "\"Meta\":{},\"Port\":21000,\"Address\":\"\","
+	        "\"Weights\":{\"Passing\":1,\"Warning\":0},\"EnableTagOverride\":false,"
+	        "\"CreateIndex\":5,\"ModifyIndex\":6,"
+	        "\"Proxy\":{\"DestinationServiceName\":\"web\"},\"Datacenter\":\"dc9\"}");
+	o = hjson_agent_service(&a, "dc1", false);
+	ck_assert(!has_key(o, "Connect"));
+	json_object_put(o);
+	msg_rec_free_agent_service(&a);
+}
+END_TEST
+
+START_TEST(test_shape_agent_health_check)
+{
+	struct msg_check c = {0};
+
+	c.node = xstrdup("n1");
+	c.check_id = xstrdup("service:web1");
+	c.name = xstrdup("Service 'web' check");
+	c.status = xstrdup("passing");
+	c.service_id = xstrdup("web1");
+	c.service_name = xstrdup("web");
+	c.type = xstrdup("ttl");
+	c.definition.ttl_ns = 1;
+	c.create_index = 9;
+	/* Consul fills nine fields of api.HealthCheck; the rest stay zero. */
+	ck_json(hjson_agent_health_check(&c),
+	        "{\"Node\":\"n1\",\"CheckID\":\"service:web1\",\"Name\":\"Service 'web' check\","
+	        "\"Status\":\"passing\",\"Notes\":\"\",\"Output\":\"\",\"ServiceID\":\"web1\","
+	        "\"ServiceName\":\"web\",\"ServiceTags\":[],\"Type\":\"\",\"Definition\":{},"
+	        "\"CreateIndex\":0,\"ModifyIndex\":0}");
+	msg_rec_free_check(&c);
+}
+END_TEST
+
+START_TEST(test_aggregated_status)
+{
+	struct msg_check k[4] = {{0}};
+	const struct msg_check *v[4] = {&k[0], &k[1], &k[2], &k[3]};
+
+	ck_assert_str_eq(hjson_aggregated_status(v, 0), "passing");
+	k[0].check_id = (char *)"a";
+	k[0].status = (char *)"passing";
+	k[1].check_id = (char *)"b";
+	k[1].status = (char *)"warning";
+	ck_assert_str_eq(hjson_aggregated_status(v, 1), "passing");
+	ck_assert_str_eq(hjson_aggregated_status(v, 2), "warning");
+	k[2].check_id = (char *)"c";
+	k[2].status = (char *)"critical";
+	ck_assert_str_eq(hjson_aggregated_status(v, 3), "critical");
+	/* A maintenance check wins over everything, whatever its status. */
+	k[3].check_id = (char *)"_service_maintenance:web1";
+	k[3].status = (char *)"passing";
+	ck_assert_str_eq(hjson_aggregated_status(v, 4), "maintenance");
+	k[3].check_id = (char *)"_node_maintenance";
+	ck_assert_str_eq(hjson_aggregated_status(v, 4), "maintenance");
+	/* An unknown status makes the whole "" (api.HealthChecks). */
+	k[1].status = (char *)"bogus";
+	ck_assert_str_eq(hjson_aggregated_status(v, 3), "");
+	k[1].status = NULL;
+	ck_assert_str_eq(hjson_aggregated_status(v, 2), "");
+}
+END_TEST
+
 static Suite *hjson_suite(void)
 {
 	Suite *s = suite_create("hjson");
@@ -1167,6 +1508,16 @@ static Suite *hjson_suite(void)
 	tcase_add_test(tc, test_dec_txn_node_meta);
 	tcase_add_loop_test(tc, test_dec_errors, 0,
 	                    (int)(sizeof(dec_err_cases) / sizeof(dec_err_cases[0])));
+	tcase_add_test(tc, test_dec_agent_service_python);
+	tcase_add_test(tc, test_dec_agent_service_go);
+	tcase_add_test(tc, test_dec_agent_service_patroni);
+	tcase_add_test(tc, test_dec_agent_check_definition);
+	tcase_add_loop_test(tc, test_dec_agent_errors, 0,
+	                    (int)(sizeof(dec_agent_err_cases) / sizeof(dec_agent_err_cases[0])));
+	tcase_add_test(tc, test_want_object);
+	tcase_add_test(tc, test_shape_agent_service);
+	tcase_add_test(tc, test_shape_agent_health_check);
+	tcase_add_test(tc, test_aggregated_status);
 	suite_add_tcase(s, tc);
 	return s;
 }
