@@ -162,7 +162,9 @@ FUZZ_grpcresp_SRC := daemons/healthd/probe_grpc.c
 # hstore (the saved entries), hjdef (config-file definitions, json-c).
 HEALTHD_CORE_SRC := $(wildcard daemons/healthd/hdef.c daemons/healthd/hae.c daemons/healthd/hstore.c daemons/healthd/hjdef.c)
 HEALTHD_CORE_OBJS := $(HEALTHD_CORE_SRC:%.c=$(B)/obj/%.o)
-TEST_hstate_OBJS := $(HEALTHD_CORE_OBJS)
+# hjdef decodes config files' definitions with httpd's JSON decoders (hjson.c).
+DAEMON_OBJS_healthd := $(B)/obj/daemons/httpd/hjson.o
+TEST_hstate_OBJS := $(HEALTHD_CORE_OBJS) $(B)/obj/daemons/httpd/hjson.o
 TEST_hstate_LIBS := $(shell pkg-config --libs json-c)
 PKGLIBS_healthd += $(shell pkg-config --libs json-c)
 
@@ -260,10 +262,11 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/libexec/%: $$(call daemon_obj,%) $(LIB)
+# DAEMON_OBJS_<d>: another daemon's module a daemon links too (one copy of the code).
+$(B)/libexec/%: $$(call daemon_obj,%) $$(DAEMON_OBJS_$$*) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $(call daemon_obj,$*) $(LIB) $(LDLIBS) $(PKGLIBS_$*)
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $(call daemon_obj,$*) $(DAEMON_OBJS_$*) $(LIB) $(LDLIBS) $(PKGLIBS_$*)
 
 $(CLI_BIN): $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
