@@ -120,6 +120,19 @@ def parse_dur(s):
     return total
 
 
+def joined(trio):
+    """The three agents in one pool (tests may run alone, with -k)."""
+    a, b, c = trio
+    names = ("g-alpha", "g-beta", "g-gamma")
+    if not all(status_of(x, n) == 1 for x in trio for n in names):
+        a.join(b)
+        c.join(a)
+        for x in trio:
+            wait_for(lambda x=x: all(status_of(x, n) == 1 for n in names), 10,
+                     "%s to see all three alive" % x.name)
+    return trio
+
+
 @pytest.fixture(scope="module")
 def trio():
     a, b, c = GAgent("g-alpha"), GAgent("g-beta"), GAgent("g-gamma")
@@ -183,6 +196,7 @@ def test_join_errors(trio):
 
 
 def test_user_events_cross_agents_and_block(trio):
+    joined(trio)
     a, b, _ = trio
     kind, r = b.call("EVENT_LIST")
     idx = r["index"]
@@ -205,6 +219,7 @@ def test_user_events_cross_agents_and_block(trio):
 
 
 def test_event_filters(trio):
+    joined(trio)
     a, b, c = trio
     kind, r = a.call("EVENT_FIRE", event={"name": "only-beta", "node_filter": "^g-beta$"})
     assert kind == "EVENT_REPLY", r
@@ -456,6 +471,7 @@ def test_a_left_agent_rejoins_only_with_rejoin_after_leave(tmp_path):
 
 
 def test_service_filtered_event_waits_for_the_local_services(trio):
+    joined(trio)
     # An event for agents running service "web": none of these runs it, so
     # none accepts it; an unfiltered event fired right after still comes in,
     # after it (events are taken in order).
@@ -468,3 +484,24 @@ def test_service_filtered_event_waits_for_the_local_services(trio):
     wait_for(lambda: any(e["id"] == aid for e in b.call("EVENT_LIST")[1]["events"]), 5,
              "the unfiltered event on g-beta")
     assert not any(e["id"] == fid for e in b.call("EVENT_LIST")[1]["events"])
+
+
+def test_service_filtered_event_reaches_the_agent_running_it(trio):
+    joined(trio)
+    # g-beta runs "web" (tag "v2", registered with healthd): the event for
+    # web agents with a v2 tag is accepted there and nowhere else.
+    a, b, c = trio
+    with Bus(b.run_dir, peer="healthd", self_name="httpd") as h:
+        kind, r = h.call("SERVICE_REGISTER", timeout=10,
+                         service={"service": {"id": "web1", "service": "web", "tags": ["v2"]}})
+        assert (kind, r["status"]) == ("RESULT", 200), r
+    kind, r = a.call("EVENT_FIRE", event={"name": "web-v2", "service_filter": "^web",
+                                           "tag_filter": "^v2$"})
+    fid = r["events"][0]["id"]
+    wait_for(lambda: any(e["id"] == fid for e in b.call("EVENT_LIST")[1]["events"]), 5,
+             "g-beta (running web v2) to accept the event")
+    kind, r = a.call("EVENT_FIRE", event={"name": "marker"})
+    mid = r["events"][0]["id"]
+    wait_for(lambda: any(e["id"] == mid for e in c.call("EVENT_LIST")[1]["events"]), 5,
+             "g-gamma to take the next event")
+    assert not any(e["id"] == fid for e in c.call("EVENT_LIST")[1]["events"])
