@@ -163,6 +163,52 @@ static void hd_agent_state(struct hd *hd, const struct ipc_from *from)
 	free(cv);
 }
 
+/* DEVELOPERS.md: no write is acknowledged that is not durable, and Consul answers 500 when it
+ * cannot persist a registration. The entry's files are written before anything changes here, so
+ * a failure leaves the agent as it was; hd_service_add / hd_check_add then write them again
+ * with the state they carry over. */
+static int hd_preflight_check(struct hd *hd, const struct msg_agent_check *ac, const char *token,
+                              char *err, size_t err_size)
+{
+	struct buf b;
+	const char *what = "encode";
+	int rc;
+
+	buf_init(&b, HSTORE_FILE_MAX);
+	rc = hstore_encode_check(ac, token, 0, &b) != 0 ||
+	             hstore_put(&hd->store, HSTORE_CHECK, ac->check.check_id, &b, &what) != 0
+	         ? -1
+	         : 0;
+	buf_fini(&b);
+	if (rc != 0)
+		snprintf(err, err_size, "failed to persist check %.200s: %s", ac->check.check_id, what);
+	return rc;
+}
+
+static int hd_preflight_service(struct hd *hd, const struct msg_agent_service *as,
+                                const struct msg_agent_check_list *checks, const char *token,
+                                char *err, size_t err_size)
+{
+	struct buf b;
+	const char *what = "encode";
+	int rc;
+
+	buf_init(&b, HSTORE_FILE_MAX);
+	rc = hstore_encode_service(as, token, &b) != 0 ||
+	             hstore_put(&hd->store, HSTORE_SERVICE, as->service.id, &b, &what) != 0
+	         ? -1
+	         : 0;
+	buf_fini(&b);
+	if (rc != 0) {
+		snprintf(err, err_size, "failed to persist service %.200s: %s", as->service.id, what);
+		return -1;
+	}
+	for (uint32_t i = 0; i < checks->n; i++)
+		if (hd_preflight_check(hd, &checks->v[i], token, err, err_size) != 0)
+			return -1;
+	return 0;
+}
+
 static void hd_service_register(struct hd *hd, const struct ipc_from *from,
                                 struct msg_service_register *m)
 {
@@ -182,6 +228,11 @@ static void hd_service_register(struct hd *hd, const struct ipc_from *from,
 	}
 	if (omap_count(hd->chks) + m->checks.n > HDEF_CHECKS_MAX) {
 		ipc_reply_result(hd->d->rpc, from, 500, "too many checks on this agent");
+		return;
+	}
+	if (hd_preflight_service(hd, &m->service, &m->checks, m->token, err, sizeof(err)) != 0) {
+		log_errorx("healthd: %s", err);
+		ipc_reply_result(hd->d->rpc, from, 500, err);
 		return;
 	}
 	log_debug("healthd: registering service %s", m->service.service.id);
@@ -265,6 +316,11 @@ static void hd_check_register(struct hd *hd, const struct ipc_from *from,
 	if (omap_count(hd->chks) >= HDEF_CHECKS_MAX &&
 	    hd_chk(hd, m->check.check.check_id) == NULL) {
 		ipc_reply_result(hd->d->rpc, from, 500, "too many checks on this agent");
+		return;
+	}
+	if (hd_preflight_check(hd, &m->check, m->token, err, sizeof(err)) != 0) {
+		log_errorx("healthd: %s", err);
+		ipc_reply_result(hd->d->rpc, from, 500, err);
 		return;
 	}
 	log_debug("healthd: registering check %s", m->check.check.check_id);

@@ -526,3 +526,37 @@ def test_probe_checks_end_to_end(ag):
         srv.shutdown()
         lsn.close()
         ag.ok("SERVICE_DEREGISTER", id="probed")
+
+
+SHIM = os.path.join(os.environ.get("MUSTER_BUILD", os.path.join(
+    os.path.dirname(__file__), "..", "..", "build")), "tests", "libfaultfs.so")
+
+
+@pytest.mark.skipif(not os.path.exists(SHIM), reason="no libfaultfs.so in this build")
+@pytest.mark.parametrize("rule", ["write ENOSPC", "fsync EIO"])
+def test_registration_that_cannot_be_saved_is_refused(tmp_path, rule):
+    """A registration whose file cannot be written is answered 500 and
+    leaves nothing behind (Consul: failed to persist); once the disk is
+    back the same registration succeeds."""
+    data = tmp_path / "data"
+    os.makedirs(data / "services")
+    ctl = str(tmp_path / "fault.ctl")
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    asan = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+    a = HAgent(config={"data_dir": str(data)})
+    a.env.update({"LD_PRELOAD": SHIM, "MUSTER_FAULT_DIR": str(data / "services"),
+                  "MUSTER_FAULT_CTL": ctl, "ASAN_OPTIONS": asan})
+    try:
+        a.boot()
+        with open(ctl + ".tmp", "w") as f:
+            f.write(rule + "\n")
+        os.rename(ctl + ".tmp", ctl)
+        kind, r = a.hcall("SERVICE_REGISTER", service=svc("disk", port=1))
+        assert (kind, r["status"]) == ("RESULT", 500), r
+        assert r["error"].startswith("failed to persist service disk"), r
+        assert "disk" not in a.services()
+        os.unlink(ctl)
+        a.ok("SERVICE_REGISTER", service=svc("disk", port=1))
+        assert a.services()["disk"]["service"]["port"] == 1
+    finally:
+        a.stop()
