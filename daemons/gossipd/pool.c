@@ -506,8 +506,11 @@ static int put_local_state(struct conn *k, bool join)
 	return rc;
 }
 
-/* memberlist mergeRemoteState: the nodes, then the delegate's (Serf's) user state. */
-static int merge_remote(struct pool *p, const uint8_t *body, size_t len, bool *join_out)
+/* memberlist mergeRemoteState: the nodes, then the delegate's (Serf's) user state. join: the
+ * exchange is a join (our own push/pull's flag, or for an inbound one the remote's header,
+ * which join_out then reports): serf's ignore-old then applies to the remote's events. */
+static int merge_remote(struct pool *p, const uint8_t *body, size_t len, bool join,
+                        bool *join_out)
 {
 	struct mlwire_push_pull hdr;
 	struct mlmap_push_state st;
@@ -515,13 +518,15 @@ static int merge_remote(struct pool *p, const uint8_t *body, size_t len, bool *j
 	size_t ulen = 0;
 	if (mlmap_decode_push_pull(body, len, &hdr, &st, &user, &ulen) != 0)
 		return -1;
-	if (join_out)
+	if (join_out) {
 		*join_out = hdr.join;
+		join = hdr.join;
+	}
 	uint64_t now = ev_now_ms(p->ev);
 	int rc = swim_merge_remote_state(p->sw, now, st.nodes, st.n);
 	mlmap_push_state_fini(&st);
 	if (rc == 0 && ulen > 0)
-		rc = serf_merge_remote_state(p->serf, now, user, ulen, join_out ? hdr.join : false);
+		rc = serf_merge_remote_state(p->serf, now, user, ulen, join);
 	return rc;
 }
 
@@ -573,7 +578,7 @@ static void out_reply(struct conn *k, const struct mlwire_bytes *msg)
 		return;
 	}
 	p->st.push_pulls++;
-	if (merge_remote(p, msg->p + 1, msg->len - 1, NULL) != 0) {
+	if (merge_remote(p, msg->p + 1, msg->len - 1, k->join, NULL) != 0) {
 		p->st.msgs_bad++;
 		conn_finish(k, false, "malformed push/pull state");
 		return;
@@ -611,7 +616,7 @@ static void in_message(struct conn *k, const struct mlwire_bytes *msg)
 			return;
 		}
 		p->st.push_pulls++;
-		if (merge_remote(p, msg->p + 1, msg->len - 1, &join) != 0) {
+		if (merge_remote(p, msg->p + 1, msg->len - 1, join, &join) != 0) {
 			p->st.msgs_bad++;
 			bad_input(p, &k->peer, "bad push/pull", NULL);
 		}

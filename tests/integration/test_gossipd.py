@@ -505,3 +505,22 @@ def test_service_filtered_event_reaches_the_agent_running_it(trio):
     wait_for(lambda: any(e["id"] == mid for e in c.call("EVENT_LIST")[1]["events"]), 5,
              "g-gamma to take the next event")
     assert not any(e["id"] == fid for e in c.call("EVENT_LIST")[1]["events"])
+
+
+def test_a_joining_agent_does_not_replay_old_events(trio):
+    # Consul joins with serf's ignoreOld: events from before the join, which
+    # the push/pull's event buffer carries, are not news to the newcomer.
+    a = joined(trio)[0]
+    kind, r = a.call("EVENT_FIRE", event={"name": "before-join"})
+    old = r["events"][0]["id"]
+    d = GAgent("g-delta")
+    start(d)
+    try:
+        assert d.join(a)[0] == "JOIN_REPLY"
+        kind, r = a.call("EVENT_FIRE", event={"name": "after-join"})
+        new = r["events"][0]["id"]
+        wait_for(lambda: any(e["id"] == new for e in d.call("EVENT_LIST")[1]["events"]), 5,
+                 "the event fired after the join")
+        assert not any(e["id"] == old for e in d.call("EVENT_LIST")[1]["events"])
+    finally:
+        stop(d)
