@@ -24,6 +24,8 @@ const char *probe_kind(const struct msg_check_def *def)
 		return "http";
 	if (str_set(def->tcp))
 		return "tcp";
+	if (str_set(def->udp))
+		return "udp";
 	if (def->script_args.n > 0 && !str_set(def->docker_container_id))
 		return "script";
 	if (str_set(def->grpc))
@@ -33,8 +35,6 @@ const char *probe_kind(const struct msg_check_def *def)
 
 static const char *why_unsupported(const struct msg_check_def *def)
 {
-	if (str_set(def->udp))
-		return "UDP checks are not supported";
 	if (str_set(def->h2ping))
 		return "H2PING checks are not supported";
 	if (str_set(def->os_service))
@@ -115,6 +115,7 @@ static void probe_stop_kind(struct probe *p)
 {
 	switch (p->kind) {
 	case PROBE_K_TCP:
+	case PROBE_K_UDP:
 		probe_tcp_stop(p);
 		break;
 	case PROBE_K_TCPNAME:
@@ -276,6 +277,9 @@ struct probe *probe_start(struct probe_ctx *c, const struct msg_check_def *def, 
 		} else if (strcmp(kind, "grpc") == 0) {
 			p->kind = PROBE_K_GRPC;
 			rc = probe_grpc_start(p, def, why);
+		} else if (strcmp(kind, "udp") == 0) {
+			p->kind = PROBE_K_UDP;
+			rc = probe_udp_start(p, def->udp, why);
 		} else {
 			p->kind = PROBE_K_TCP;
 			rc = probe_tcp_start(p, def->tcp, why);

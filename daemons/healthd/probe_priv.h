@@ -9,7 +9,7 @@
 #include "probe.h"
 #include "probe_grpc.h"
 
-enum probe_kind_id { PROBE_K_TCP, PROBE_K_TCPNAME, PROBE_K_HTTP, PROBE_K_GRPC, PROBE_K_SCRIPT };
+enum probe_kind_id { PROBE_K_TCP, PROBE_K_TCPNAME, PROBE_K_HTTP, PROBE_K_GRPC, PROBE_K_SCRIPT, PROBE_K_UDP };
 
 enum probe_state {
 	PROBE_S_RUNNING,  /* in flight: counted in probe_running() */
@@ -99,6 +99,8 @@ const char *probe_errno_text(int err, char buf[128]);
 /* Each kind: start (0, or -1 with *why: refused) and stop (frees the kind's resources, no
  * result). A start may finish at once through probe_finish. */
 int probe_tcp_start(struct probe *p, const char *addr, const char **why);
+/* Consul's CheckUDP: an empty datagram, then a read until the timeout (probe_tcp.c). */
+int probe_udp_start(struct probe *p, const char *addr, const char **why);
 void probe_tcp_stop(struct probe *p);
 int probe_curl_init(struct probe_ctx *c);
 void probe_curl_fini(struct probe_ctx *c);

@@ -360,6 +360,53 @@ START_TEST(test_tcp_open_closed)
 }
 END_TEST
 
+
+/* Consul's CheckUDP: silence until the timeout is passing, an answer is passing at once, a closed
+ * port (ICMP port unreachable) is critical. */
+START_TEST(test_udp)
+{
+	struct result r;
+	struct msg_check_def d;
+	char addr[64], want[160];
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	setup_ctx(false, 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+	memset(&d, 0, sizeof(d));
+	d.udp = addr;
+	uint64_t t0 = ev_clock_ms();
+	run_probe(&d, 300, 0, &r, 3000);
+	snprintf(want, sizeof(want), "UDP connect %s: Success", addr);
+	ck_assert_int_eq(r.st, PROBE_PASSING);
+	ck_assert_str_eq(r.out, want);
+	ck_assert_uint_ge(ev_clock_ms() - t0, 250); /* it waited for an answer first */
+	close(fd);
+
+	int cp = closed_port();
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", cp);
+	d.udp = addr;
+	run_probe(&d, 2000, 0, &r, 4000);
+	ck_assert_int_eq(r.st, PROBE_CRITICAL);
+	snprintf(want, sizeof(want), "->127.0.0.1:%d: read: connection refused", cp);
+	ck_assert_msg(strstr(r.out, want) != NULL && strncmp(r.out, "read udp 127.0.0.1:", 19) == 0,
+	              "%s", r.out);
+	ck_assert_str_eq(probe_kind(&d), "udp");
+
+	d.udp = "not-an-address";
+	run_probe(&d, 500, 0, &r, 2000);
+	ck_assert_int_eq(r.st, PROBE_CRITICAL);
+	ck_assert_str_eq(r.out, "dial udp: address not-an-address: missing port in address");
+}
+END_TEST
+
 START_TEST(test_tcp_ipv6)
 {
 	struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
@@ -480,9 +527,9 @@ START_TEST(test_kinds_and_refusals)
 	ck_assert_ptr_null(probe_start(g_pc, &d, 0, 0, on_done, NULL, &why));
 	ck_assert_msg(strstr(why, "Scripts are disabled on this agent") != NULL, "%s", why);
 	memset(&d, 0, sizeof(d));
-	d.udp = "127.0.0.1:53";
+	d.h2ping = "127.0.0.1:8443";
 	ck_assert_ptr_null(probe_start(g_pc, &d, 0, 0, on_done, NULL, &why));
-	ck_assert_str_eq(why, "UDP checks are not supported");
+	ck_assert_str_eq(why, "H2PING checks are not supported");
 
 	/* max_running: two hanging connects fill it; a third is refused until one goes. */
 	int port, lfd = listen_on(0, &port), fill[8];
@@ -1079,6 +1126,7 @@ static Suite *probe_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_tcp_open_closed);
 	tcase_add_test(tc, test_tcp_ipv6);
+	tcase_add_test(tc, test_udp);
 	tcase_add_test(tc, test_tcp_timeout);
 	tcase_add_test(tc, test_many_tcp_at_once);
 	tcase_add_test(tc, test_kinds_and_refusals);
