@@ -440,6 +440,7 @@ static void api_add_stat(struct json_object *o, const char *k, const struct msg_
 
 /* What the Raft configuration said, kept across the STATS call. */
 struct api_self {
+	struct json_object *member; /* gossipd's view of this agent, NULL: from the config */
 	bool have_raft;
 	bool known_leader, is_leader;
 	char leader_addr[96];
@@ -544,8 +545,8 @@ static struct json_object *api_self_debug_config(const struct conf *c)
 	return o;
 }
 
-/* This agent as a gossip member (§2.10), from its configuration: gossipd
- * (issue 8) will answer for it, with the same tags. */
+/* This agent as a gossip member (§2.10), from its configuration, when
+ * gossipd does not answer (it gives the same tags). */
 static struct json_object *api_self_member(const struct conf *c)
 {
 	struct json_object *o = json_object_new_object(), *tags = json_object_new_object();
@@ -693,7 +694,9 @@ static void api_self_reply(struct http_req *r, const struct msg_stats_reply *sr)
 	json_object_object_add(o, "Config", api_self_config(c));
 	json_object_object_add(o, "DebugConfig", api_self_debug_config(c));
 	json_object_object_add(o, "Coord", NULL); /* coordinates: a later issue */
-	json_object_object_add(o, "Member", api_self_member(c));
+	struct api_self *s = r->arg;
+	json_object_object_add(o, "Member", s->member ? s->member : api_self_member(c));
+	s->member = NULL; /* o owns it now */
 	json_object_object_add(o, "Stats", api_self_stats(c, r->arg, sr));
 	json_object_object_add(o, "Meta", api_self_meta(c));
 	http_reply_json(r, 200, o);
@@ -710,6 +713,34 @@ static void api_self_stats_done(struct http_req *r, enum ipc_status st, struct m
 	log_debug("http agent/self: no stats from musterd (%s)",
 	          st == IPC_OK ? msg_type_name(reply->type) : ipc_status_str(st));
 	api_self_reply(r, NULL);
+}
+
+/* gossipd knows this agent as a member (its real status and tags); without an answer the
+ * configuration says what gossipd would (api_self_member). */
+static void api_self_members_done(struct http_req *r, enum ipc_status st, struct msg *reply)
+{
+	struct api_self *s = r->arg;
+	struct msg m;
+
+	if (st == IPC_OK && reply->type == MSG_MEMBERS_REPLY) {
+		const struct msg_members_reply *mr = &reply->u.members_reply;
+
+		for (uint32_t i = 0; i < mr->members.n && s->member == NULL; i++)
+			if (strcmp(mr->members.v[i].name, mr->self) == 0)
+				s->member = hjson_gossip_member(&mr->members.v[i]);
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_STATS;
+	http_call(r, "musterd", &m, API_STATS_TIMEOUT_MS, api_self_stats_done);
+}
+
+static void api_self_free(void *arg)
+{
+	struct api_self *s = arg;
+
+	if (s->member)
+		json_object_put(s->member);
+	free(s);
 }
 
 static void api_self_raft_done(struct http_req *r, enum ipc_status st, struct msg *reply)
@@ -736,8 +767,8 @@ static void api_self_raft_done(struct http_req *r, enum ipc_status st, struct ms
 		}
 	}
 	memset(&m, 0, sizeof(m));
-	m.type = MSG_STATS;
-	http_call(r, "musterd", &m, API_STATS_TIMEOUT_MS, api_self_stats_done);
+	m.type = MSG_MEMBERS;
+	http_call(r, "gossipd", &m, API_STATS_TIMEOUT_MS, api_self_members_done);
 }
 
 void api_agent_self(struct http_req *r)
@@ -745,7 +776,7 @@ void api_agent_self(struct http_req *r)
 	struct msg m;
 
 	r->arg = xcalloc(1, sizeof(struct api_self));
-	r->arg_free = free;
+	r->arg_free = api_self_free;
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_RAFT_CONFIG;
 	m.u.raft_config.q.consistency = 1; /* stale: this server's own view */
