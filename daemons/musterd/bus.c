@@ -22,6 +22,9 @@ struct fanout {
 	struct buf errors; /* "healthd: timeout; dnsd: ..." */
 	struct msg stats;  /* MSG_STATS_REPLY being gathered */
 	size_t stats_cap;
+	/* or a function to tell (the control socket's reload): errors NULL when all went well */
+	void (*done)(struct musterd *m, uint64_t tag, const char *errors);
+	uint64_t tag;
 };
 
 static void bus_fanout_finish(struct fanout *f)
@@ -37,6 +40,8 @@ static void bus_fanout_finish(struct fanout *f)
 			ipc_reply_result(m->rpc, &f->caller, 200, "");
 		}
 	}
+	if (f->done)
+		f->done(m, f->tag, f->errors.len > 0 ? buf_cstr(&f->errors) : NULL);
 	if (f->errors.len > 0)
 		log_warnx("%s: %s", msg_type_name(f->type), buf_cstr(&f->errors));
 	buf_fini(&f->errors);
@@ -126,16 +131,21 @@ static void bus_add_own_stats(struct fanout *f)
 	msg_free(&one);
 }
 
-/* caller NULL: nobody to answer (SIGHUP, ctl). */
-static void bus_fanout(struct musterd *m, const struct ipc_from *caller, struct msg *req)
+/* caller NULL: nobody to answer on the bus (SIGHUP, ctl); done, when set, is told instead. */
+static void bus_fanout_to(struct musterd *m, const struct ipc_from *caller, struct msg *req,
+                          void (*done)(struct musterd *, uint64_t, const char *), uint64_t tag)
 {
 	struct fanout *f = calloc(1, sizeof(*f));
 
 	if (f == NULL) {
 		if (caller != NULL)
 			ipc_reply_result(m->rpc, caller, 500, "out of memory");
+		if (done != NULL)
+			done(m, tag, "out of memory");
 		return;
 	}
+	f->done = done;
+	f->tag = tag;
 	f->m = m;
 	f->type = req->type;
 	buf_init(&f->errors, 4096);
@@ -167,6 +177,21 @@ static void bus_fanout(struct musterd *m, const struct ipc_from *caller, struct 
 	}
 	if (--f->waiting == 0)
 		bus_fanout_finish(f);
+}
+
+static void bus_fanout(struct musterd *m, const struct ipc_from *caller, struct msg *req)
+{
+	bus_fanout_to(m, caller, req, NULL, 0);
+}
+
+void bus_reload_then(struct musterd *m, void (*done)(struct musterd *, uint64_t, const char *),
+                     uint64_t tag)
+{
+	struct msg req;
+
+	memset(&req, 0, sizeof(req));
+	req.type = MSG_RELOAD;
+	bus_fanout_to(m, NULL, &req, done, tag);
 }
 
 void bus_fanout_simple(struct musterd *m, enum msg_type type, const char *level)

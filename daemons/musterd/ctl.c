@@ -31,6 +31,8 @@ struct ctl_conn {
 	size_t in_len;
 	struct buf out;
 	bool closing; /* close once out is written */
+	uint64_t id;
+	bool waiting; /* a reply still to come (reload waits for the daemons) */
 };
 
 static void ctl_conn_free(struct ctl_conn *c)
@@ -130,6 +132,26 @@ static void ctl_cmd_status(struct ctl_conn *c, char **w)
 	buf_printf(&c->out, "ok\n");
 }
 
+/* The daemons' verdict on a reload reaches the connection that asked, if it is still open. */
+static void ctl_reload_done(struct musterd *m, uint64_t tag, const char *errors)
+{
+	struct ctl_conn *c;
+
+	for (c = m->ctl_conns; c != NULL && c->id != tag; c = c->next)
+		;
+	if (c == NULL)
+		return;
+	c->waiting = false;
+	if (errors != NULL)
+		buf_printf(&c->out, "error: %s\n", errors);
+	else
+		buf_printf(&c->out, "ok\n");
+	ctl_flush(c);
+	if (c->closing && c->out.len == 0)
+		ctl_conn_free(c);
+}
+
+/* musterd's configuration first, then every daemon's: "ok" only when all of them took it. */
 static void ctl_reload(struct ctl_conn *c, char **w)
 {
 	char err[256];
@@ -139,8 +161,8 @@ static void ctl_reload(struct ctl_conn *c, char **w)
 		buf_printf(&c->out, "error: %s\n", err);
 		return;
 	}
-	bus_fanout_simple(c->m, MSG_RELOAD, NULL);
-	buf_printf(&c->out, "ok\n");
+	c->waiting = true;
+	bus_reload_then(c->m, ctl_reload_done, c->id);
 }
 
 static void ctl_shutdown(struct ctl_conn *c, char **w)
@@ -264,7 +286,7 @@ static void ctl_conn_io(struct ev *ev, int revents, void *arg)
 		c->idle_timer = ev_timer_add(ev, CTL_IDLE_MS, ctl_idle, c);
 	}
 	ctl_flush(c);
-	if (c->closing && c->out.len == 0)
+	if (c->closing && c->out.len == 0 && !c->waiting)
 		ctl_conn_free(c);
 }
 
@@ -294,6 +316,7 @@ static void ctl_accept(struct ev *ev, int revents, void *arg)
 	}
 	c->m = m;
 	c->fd = fd;
+	c->id = ++m->ctl_next_id;
 	buf_init(&c->out, CTL_OUT_MAX);
 	c->watch = ev_add_fd(ev, fd, EV_READ, ctl_conn_io, c);
 	if (c->watch < 0) {

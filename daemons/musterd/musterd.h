@@ -77,6 +77,7 @@ struct musterd {
 	int ctl_fd;
 	int ctl_watch;
 	struct ctl_conn *ctl_conns;
+	uint64_t ctl_next_id; /* names a control connection across an asynchronous reply */
 	/* The last MONITOR_LEVEL (httpd's open monitors): "" none. A child
 	 * that becomes ready later gets it too. */
 	char monitor_level[16];
@@ -109,6 +110,9 @@ void bus_on_request(struct ipc_server *s, const struct ipc_from *from, struct ms
  * failures are logged. */
 void bus_fanout_simple(struct musterd *m, enum msg_type type, const char *level);
 void bus_leave_then_stop(struct musterd *m, const char *why);
+/* RELOAD to every ready child; done gets their errors ("healthd: ...; ...") or NULL. */
+void bus_reload_then(struct musterd *m, void (*done)(struct musterd *, uint64_t, const char *),
+                     uint64_t tag);
 
 /* ctl.c: the control socket */
 int ctl_open(struct musterd *m);

@@ -476,6 +476,10 @@ def test_config_services_and_reload(tmp_path):
         kind, r = a.reload()
         assert r["status"] == 500 and "Invalid service address" in r["error"], r
         assert set(a.services()) == {"cfgweb", "db1"}
+        # the control socket's reload says so too, after the daemons answered
+        r = a.ctl("reload", check=False)
+        assert r.returncode != 0, (r.stdout, r.stderr)
+        assert "Invalid service address" in r.stdout + r.stderr, (r.stdout, r.stderr)
     finally:
         a.stop()
 
