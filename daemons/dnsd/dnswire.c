@@ -404,18 +404,22 @@ static bool dns_w_same(struct dns_w *w, const uint8_t *s, size_t off)
 
 /* RFC 1035 §4.1.4: each suffix of the name is looked up among the
  * suffixes already written; the first hit ends the name with a pointer. */
-static void dns_w_name(struct dns_w *w, const struct dns_name *n)
+static void dns_w_name(struct dns_w *w, const struct dns_name *n, bool may_point)
 {
 	size_t i = 0;
 
 	while (i < n->len && n->wire[i] != 0) {
-		if (w->compress) {
+		if (w->compress && may_point) {
 			for (size_t k = 0; k < w->ncomp; k++) {
 				if (dns_w_same(w, n->wire + i, w->comp[k])) {
 					dns_w_16(w, (uint16_t)(0xc000u | w->comp[k]));
 					return;
 				}
 			}
+		}
+		if (w->compress) {
+			/* Even a name that may not point (an SRV target) can be
+			 * pointed at: its A record's owner then costs 2 bytes. */
 			size_t here = w->b->len - w->base;
 			if (here < 0x4000 && w->ncomp < DNS_COMPRESS_MAX && !w->over)
 				w->comp[w->ncomp++] = (uint16_t)here;
@@ -431,7 +435,7 @@ static int dns_w_rr(struct dns_w *w, const struct dns_rr *rr)
 {
 	size_t rdpos;
 
-	dns_w_name(w, rr->owner);
+	dns_w_name(w, rr->owner, true);
 	dns_w_16(w, rr->type);
 	dns_w_16(w, rr->rclass);
 	dns_w_32(w, rr->ttl);
@@ -447,11 +451,11 @@ static int dns_w_rr(struct dns_w *w, const struct dns_rr *rr)
 	case DNS_T_CNAME:
 	case DNS_T_NS:
 	case DNS_T_PTR:
-		dns_w_name(w, rr->u.name);
+		dns_w_name(w, rr->u.name, true);
 		break;
 	case DNS_T_SOA:
-		dns_w_name(w, rr->u.soa.mname);
-		dns_w_name(w, rr->u.soa.rname);
+		dns_w_name(w, rr->u.soa.mname, true);
+		dns_w_name(w, rr->u.soa.rname, true);
 		dns_w_32(w, rr->u.soa.serial);
 		dns_w_32(w, rr->u.soa.refresh);
 		dns_w_32(w, rr->u.soa.retry);
@@ -464,12 +468,7 @@ static int dns_w_rr(struct dns_w *w, const struct dns_rr *rr)
 		dns_w_16(w, rr->u.srv.port);
 		/* RFC 2782: "name compression is not to be used for this
 		 * field" (RFC 3597 §4 only asks decoders to tolerate it). */
-		{
-			bool c = w->compress;
-			w->compress = false;
-			dns_w_name(w, rr->u.srv.target);
-			w->compress = c;
-		}
+		dns_w_name(w, rr->u.srv.target, false);
 		break;
 	case DNS_T_TXT:
 		if (rr->u.txt.n > DNS_TXT_STRS_MAX)
@@ -550,7 +549,7 @@ int dns_msg_write(const struct dns_msg *m, size_t max, struct buf *out, struct d
 	dns_w_16(&w, 0);
 	dns_w_16(&w, 0);
 	if (m->has_question) {
-		dns_w_name(&w, m->qname);
+		dns_w_name(&w, m->qname, true);
 		dns_w_16(&w, m->qtype);
 		dns_w_16(&w, m->qclass);
 	}
