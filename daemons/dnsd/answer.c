@@ -747,8 +747,9 @@ static int dns_ans_build(struct dns_answerer *a, enum dns_answer_result *res)
 		if (kind != NULL)
 			break;
 	}
-	/* RFC 2782 without ".service" (spec §1.2): _<service>._<tag>[.<dc>]. */
-	if (kind == NULL && a->nlab >= 2 && a->lab[0].n > 1 && a->lab[0].p[0] == '_' && a->lab[1].n > 1 &&
+	/* RFC 2782 without ".service" (spec §1.2): _<service>._<tag>[.<dc>],
+	 * for SRV questions only. */
+	if (kind == NULL && a->q.qtype == DNS_T_SRV && a->nlab >= 2 && a->lab[0].n > 1 && a->lab[0].p[0] == '_' && a->lab[1].n > 1 &&
 	    a->lab[1].p[0] == '_') {
 		kind = "service";
 		kind_at = 2;

@@ -509,6 +509,13 @@ START_TEST(test_srv)
 		ck_assert_uint_eq(count(&r, 2, DNS_T_TXT), 2 * 3);
 		done(&r);
 	}
+	/* Without ".service" the RFC 2782 form is an SRV question's only. */
+	struct reply x = ask(a, "_web._tcp.consul.", DNS_T_A, NULL);
+	ck_assert_uint_eq(RCODE(x), DNS_R_NXDOMAIN);
+	done(&x);
+	x = ask(a, "_web._tcp.service.consul.", DNS_T_A, NULL);
+	ck_assert_uint_eq(count(&x, 0, DNS_T_A), 3);
+	done(&x);
 	/* RFC 2782 with a tag. */
 	struct reply r = ask(a, "_web._v2.service.consul.", DNS_T_SRV, NULL);
 	ck_assert_uint_eq(r.sec_n[0], 2);
