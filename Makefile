@@ -143,6 +143,14 @@ FUZZ_filter_SRC := $(HTTPD_PURE_SRC)
 FUZZ_http_OBJS := $(call daemon_lib,httpd)
 FUZZ_http_LIBS := $(HTTP_LIBS)
 FUZZ_http_SRC := $(filter-out %/main.c,$(call daemon_src,httpd))
+# dnsd: the pure core (dnswire: the DNS wire format; answer: the answerer,
+# spec §1) is tested and fuzzed without sockets or the bus.
+DNSD_PURE_SRC := $(wildcard daemons/dnsd/dnswire.c daemons/dnsd/answer.c)
+DNSD_PURE_OBJS := $(DNSD_PURE_SRC:%.c=$(B)/obj/%.o)
+TEST_dnswire_OBJS := $(DNSD_PURE_OBJS)
+TEST_answer_OBJS := $(DNSD_PURE_OBJS)
+FUZZ_dnswire_OBJS := $(DNSD_PURE_OBJS)
+FUZZ_dnswire_SRC := $(DNSD_PURE_SRC)
 # healthd: the check scheduler (sched: stagger, period, thresholds) and the
 # gRPC health wire forms (probe_grpc) are pure and tested alone; the probes
 # (probe*.c) run on libcurl's multi interface.
