@@ -62,6 +62,53 @@ static int split_host_port(const char *addr, char *host, size_t hcap, const char
 	return 0;
 }
 
+/* The target of a TCP or UDP probe (net "tcp" or "udp") as a numeric address: 0 with *ss and
+ * p->peer set; 1 when it is a host name (nothing done); -1 when the probe has already finished
+ * with Go's complaint about the address. */
+static int numeric_target(struct probe *p, const char *addr, const char *net,
+                          struct sockaddr_storage *ss, socklen_t *sslen)
+{
+	char host[256];
+	const char *port_s, *bad;
+	unsigned long port;
+	char *end;
+
+	if (split_host_port(addr, host, sizeof(host), &port_s, &bad) != 0) {
+		probe_finishf(p, PROBE_CRITICAL, "dial %s: address %s: %s", net, addr, bad);
+		return -1;
+	}
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	if (host[0] == '\0') {
+		/* Go dials the local system for ":port". */
+		snprintf(host, sizeof(host), "127.0.0.1");
+	}
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		*sslen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		*sslen = sizeof(*s6);
+	} else {
+		return 1;
+	}
+	errno = 0;
+	port = strtoul(port_s, &end, 10);
+	if (port_s[0] == '\0' || *end != '\0' || port > 65535 || errno) {
+		probe_finishf(p, PROBE_CRITICAL, "dial %s: lookup %s/%s: unknown port", net, net, port_s);
+		return -1;
+	}
+	if (ss->ss_family == AF_INET) {
+		s4->sin_port = htons((uint16_t)port);
+		snprintf(p->peer, sizeof(p->peer), "%s:%lu", host, port);
+	} else {
+		s6->sin6_port = htons((uint16_t)port);
+		snprintf(p->peer, sizeof(p->peer), "[%s]:%lu", host, port);
+	}
+	return 0;
+}
+
 static void tcp_on_timeout(struct ev *ev, void *arg)
 {
 	struct probe *p = arg;
@@ -102,53 +149,23 @@ static void tcp_on_ready(struct ev *ev, int revents, void *arg)
 
 int probe_tcp_start(struct probe *p, const char *addr, const char **why)
 {
-	char host[256], eb[128];
-	const char *port_s, *bad;
+	char eb[128];
 	struct sockaddr_storage ss;
-	socklen_t sslen;
-	unsigned long port;
-	char *end;
+	socklen_t sslen = 0;
+	int rc;
 
-	(void)why;
 	p->target = strdup(addr);
 	if (!p->target) {
 		*why = "out of memory";
 		return -1;
 	}
-	if (split_host_port(addr, host, sizeof(host), &port_s, &bad) != 0) {
-		probe_finishf(p, PROBE_CRITICAL, "dial tcp: address %s: %s", addr, bad);
+	rc = numeric_target(p, addr, "tcp", &ss, &sslen);
+	if (rc < 0)
 		return 0;
-	}
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	if (host[0] == '\0') {
-		/* Go dials the local system for ":port". */
-		snprintf(host, sizeof(host), "127.0.0.1");
-	}
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		sslen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		sslen = sizeof(*s6);
-	} else {
+	if (rc > 0) {
 		/* A name: resolved by libcurl off the loop, then connected there. */
 		p->kind = PROBE_K_TCPNAME;
 		return probe_tcpname_start(p, addr, why);
-	}
-	errno = 0;
-	port = strtoul(port_s, &end, 10);
-	if (port_s[0] == '\0' || *end != '\0' || port > 65535 || errno) {
-		probe_finishf(p, PROBE_CRITICAL, "dial tcp: lookup tcp/%s: unknown port", port_s);
-		return 0;
-	}
-	if (ss.ss_family == AF_INET) {
-		s4->sin_port = htons((uint16_t)port);
-		snprintf(p->peer, sizeof(p->peer), "%s:%lu", host, port);
-	} else {
-		s6->sin6_port = htons((uint16_t)port);
-		snprintf(p->peer, sizeof(p->peer), "[%s]:%lu", host, port);
 	}
 
 	p->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -252,52 +269,25 @@ static void udp_on_ready(struct ev *ev, int revents, void *arg)
 
 int probe_udp_start(struct probe *p, const char *addr, const char **why)
 {
-	char host[256], eb[128];
-	const char *port_s, *bad;
+	char eb[128];
 	struct sockaddr_storage ss;
-	socklen_t sslen;
-	unsigned long port;
-	char *end;
+	socklen_t sslen = 0;
+	int rc;
 
 	p->target = strdup(addr);
 	if (!p->target) {
 		*why = "out of memory";
 		return -1;
 	}
-	if (split_host_port(addr, host, sizeof(host), &port_s, &bad) != 0) {
-		probe_finishf(p, PROBE_CRITICAL, "dial udp: address %s: %s", addr, bad);
+	rc = numeric_target(p, addr, "udp", &ss, &sslen);
+	if (rc < 0)
 		return 0;
-	}
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	if (host[0] == '\0')
-		snprintf(host, sizeof(host), "127.0.0.1");
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		sslen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		sslen = sizeof(*s6);
-	} else {
+	if (rc > 0) {
 		/* resolving would block the loop (libcurl resolves only for its own transfers) */
 		probe_finishf(p, PROBE_CRITICAL,
 		              "dial udp %s: host names are not resolved for UDP checks; use an address",
 		              addr);
 		return 0;
-	}
-	errno = 0;
-	port = strtoul(port_s, &end, 10);
-	if (port_s[0] == '\0' || *end != '\0' || port > 65535 || errno) {
-		probe_finishf(p, PROBE_CRITICAL, "dial udp: lookup udp/%s: unknown port", port_s);
-		return 0;
-	}
-	if (ss.ss_family == AF_INET) {
-		s4->sin_port = htons((uint16_t)port);
-		snprintf(p->peer, sizeof(p->peer), "%s:%lu", host, port);
-	} else {
-		s6->sin6_port = htons((uint16_t)port);
-		snprintf(p->peer, sizeof(p->peer), "[%s]:%lu", host, port);
 	}
 	p->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0) {
