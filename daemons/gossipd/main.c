@@ -912,8 +912,6 @@ static void key_op_reply(struct gossipd *g, struct key_op *o)
 	struct msg_keyring_pool pools[2];
 	struct msg_keyring_key keys[2][64];
 	uint32_t np = 0;
-	bool failed = false;
-	char err[512] = "";
 	/* Consul lists the WAN pool first */
 	for (int id = WAN; id >= LAN; id--) {
 		struct key_part *kp = &o->part[id];
@@ -932,20 +930,15 @@ static void key_op_reply(struct gossipd *g, struct key_op *o)
 		pp->num_resp = kp->num_resp;
 		pp->num_err = kp->num_err;
 		pp->messages = kp->messages;
-		/* serf keymanager.go handleKeyRequest's verdict */
-		if (kp->error[0])
-			snprintf(err, sizeof(err), "%s", kp->error);
-		else if (kp->num_err)
+		/* serf keymanager.go handleKeyRequest's verdict, unless the query itself failed */
+		if (kp->error[0] == '\0' && kp->num_err)
 			snprintf(kp->error, sizeof(kp->error), "%zu/%zu nodes reported failure",
 			         kp->num_err, kp->num_nodes);
-		else if (kp->num_resp != kp->num_nodes)
+		else if (kp->error[0] == '\0' && kp->num_resp != kp->num_nodes)
 			snprintf(kp->error, sizeof(kp->error), "%zu/%zu nodes reported success",
 			         kp->num_resp, kp->num_nodes);
 		pp->error = kp->error;
-		failed = failed || kp->error[0];
 	}
-	(void)failed;
-	(void)err;
 	struct msg r;
 	memset(&r, 0, sizeof(r));
 	r.type = MSG_KEYRING_REPLY;
@@ -1143,20 +1136,6 @@ static void clock_save(struct ev *ev, void *arg)
 	g->clock_timer = ev_timer_add(g->d->ev, GOSSIPD_CLOCK_SAVE_MS, clock_save, g);
 }
 
-static int parse_ip(const char *s, struct swim_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, s, a->ip) == 1) {
-		a->len = 4;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, a->ip) == 1) {
-		a->len = 16;
-		return 0;
-	}
-	return -1;
-}
-
 static const struct pool_ops gossipd_pool_ops = {
     .member = on_member,
     .user_event = on_user_event,
@@ -1186,7 +1165,7 @@ static int start_pool(struct gossipd *g, enum pool_id id, char *err, size_t err_
 	pc.port = (uint16_t)(id == WAN ? c->ports.serf_wan : c->ports.serf_lan);
 	pc.tcp_timeout_ms = id == WAN ? 30000 : 10000;
 	const char *adv = id == WAN ? c->advertise_addr_wan : c->advertise_addr;
-	if (!adv || parse_ip(adv, &pc.mc.addr) != 0) {
+	if (!adv || mlmap_parse_ip(adv, &pc.mc.addr) != 0) {
 		snprintf(err, err_size, "no usable advertise address for the %s pool (%s)",
 		         pool_label(id), adv ? adv : "unset");
 		return -1;

@@ -44,6 +44,18 @@ static struct mlwire_bytes addr_bytes(const struct swim_addr *a)
 	return b;
 }
 
+int mlmap_parse_ip(const char *s, struct swim_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, s, a->ip) == 1)
+		a->len = 4;
+	else if (inet_pton(AF_INET6, s, a->ip) == 1)
+		a->len = 16;
+	else
+		return -1;
+	return 0;
+}
+
 const char *mlmap_ip_str(const struct swim_addr *a, char *out, size_t size)
 {
 	if (a->len == 4 || a->len == 16) {

@@ -29,6 +29,8 @@ int mlmap_encode(struct buf *b, const struct swim_msg *m);
 
 /* Names and addresses. */
 bool mlmap_addr(const struct mlwire_bytes *ip, uint16_t port, struct swim_addr *out);
+/* An IPv4 or IPv6 address in text into a (port 0). 0, or -1 when it is not one. */
+int mlmap_parse_ip(const char *s, struct swim_addr *a);
 /* The text form "ip" (inet_ntop); out needs 46 bytes. */
 const char *mlmap_ip_str(const struct swim_addr *a, char *out, size_t size);
 /* "ip:port", "[ip6]:port". out needs 54 bytes. */

@@ -1112,12 +1112,7 @@ static int bind_socket(int type, const char *ip, uint16_t port, char *err, size_
 {
 	struct swim_addr a;
 	struct sockaddr_storage ss;
-	memset(&a, 0, sizeof(a));
-	if (inet_pton(AF_INET, ip, a.ip) == 1) {
-		a.len = 4;
-	} else if (inet_pton(AF_INET6, ip, a.ip) == 1) {
-		a.len = 16;
-	} else {
+	if (mlmap_parse_ip(ip, &a) != 0) {
 		snprintf(err, err_size, "bind address %s is not an IP address", ip);
 		return -1;
 	}
