@@ -1,0 +1,169 @@
+"""test_dnsd.py: dnsd, the DNS interface (spec/dns-cli-gossip-raft.md §1), against a -dev
+agent whose catalog is filled through /v1/catalog/register, queried with dnspython over
+UDP and TCP. Readiness is polled (a query that gets any answer), never slept."""
+import socket
+import struct
+
+import dns.flags
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from agent import wait_for
+from httpfix import HttpAgent, register
+
+TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="module")
+def agent():
+    a = HttpAgent()
+    try:
+        a.boot()
+        a.dns_port = a.cfg["ports"]["dns"]
+
+        def answers():
+            try:
+                q = dns.message.make_query("consul.", "SOA")
+                return dns.query.udp(q, "127.0.0.1", port=a.dns_port, timeout=0.5)
+            except (dns.exception.Timeout, OSError):
+                return None
+        wait_for(answers, 20, "dnsd answering on %d" % a.dns_port)
+        yield a
+    finally:
+        a.stop()
+
+
+@pytest.fixture(scope="module")
+def http(agent):
+    return agent.http
+
+
+def udp(agent, name, rdtype="A"):
+    q = dns.message.make_query(name, rdtype)
+    return dns.query.udp(q, "127.0.0.1", port=agent.dns_port, timeout=TIMEOUT)
+
+
+def tcp(agent, name, rdtype="A"):
+    q = dns.message.make_query(name, rdtype)
+    return dns.query.tcp(q, "127.0.0.1", port=agent.dns_port, timeout=TIMEOUT)
+
+
+def addrs(r, rdtype=dns.rdatatype.A, section="answer"):
+    return sorted(rd.address for rrset in getattr(r, section) if rrset.rdtype == rdtype
+                  for rd in rrset)
+
+
+def settle(agent, name, rdtype, cond, what):
+    """Polls until the answer satisfies cond (dnsd's cache follows raftd's index bumps)."""
+    return wait_for(lambda: (lambda r: r if cond(r) else None)(udp(agent, name, rdtype)), 10, what)
+
+
+def test_node_a_udp_and_tcp(agent, http):
+    register(http, "dn1", address="10.7.0.1")
+    r = settle(agent, "dn1.node.consul.", "A", lambda r: addrs(r) == ["10.7.0.1"], "dn1 A")
+    assert r.rcode() == dns.rcode.NOERROR
+    assert r.flags & dns.flags.AA
+    r = tcp(agent, "dn1.node.consul.")
+    assert addrs(r) == ["10.7.0.1"]
+    r = tcp(agent, "dn1.node.dc1.consul.")
+    assert addrs(r) == ["10.7.0.1"]
+
+
+def test_service_a_and_srv(agent, http):
+    for i in (1, 2):
+        register(http, "ws%d" % i, address="10.7.1.%d" % i,
+                 service={"Service": "web", "ID": "web%d" % i, "Port": 8080 + i},
+                 check={"CheckID": "web%d-c" % i, "Name": "c", "ServiceID": "web%d" % i,
+                        "Status": "passing"})
+    r = settle(agent, "web.service.consul.", "A",
+               lambda r: addrs(r) == ["10.7.1.1", "10.7.1.2"], "web A")
+    assert r.flags & dns.flags.AA
+    r = udp(agent, "web.service.consul.", "SRV")
+    srv = sorted((rd.priority, rd.port, rd.target.to_text()) for rrset in r.answer for rd in rrset)
+    assert srv == [(1, 8081, "ws1.node.dc1.consul."), (1, 8082, "ws2.node.dc1.consul.")]
+    assert addrs(r, section="additional") == ["10.7.1.1", "10.7.1.2"]
+    r = tcp(agent, "_web._tcp.service.consul.", "SRV")
+    assert len(r.answer) == 1 and len(r.answer[0]) == 2
+
+
+def test_critical_check_removes_instance(agent, http):
+    for i in (1, 2):
+        register(http, "cs%d" % i, address="10.7.2.%d" % i,
+                 service={"Service": "crit", "ID": "crit%d" % i, "Port": 80},
+                 check={"CheckID": "crit%d-c" % i, "Name": "c", "ServiceID": "crit%d" % i,
+                        "Status": "passing"})
+    settle(agent, "crit.service.consul.", "A", lambda r: addrs(r) == ["10.7.2.1", "10.7.2.2"],
+           "both instances")
+    register(http, "cs2", address="10.7.2.2",
+             check={"CheckID": "crit2-c", "Name": "c", "ServiceID": "crit2", "Status": "critical"})
+    settle(agent, "crit.service.consul.", "A", lambda r: addrs(r) == ["10.7.2.1"],
+           "the critical instance gone")
+    register(http, "cs1", address="10.7.2.1",
+             check={"CheckID": "crit1-c", "Name": "c", "ServiceID": "crit1", "Status": "critical"})
+    r = settle(agent, "crit.service.consul.", "A", lambda r: r.rcode() == dns.rcode.NXDOMAIN,
+               "all critical: NXDOMAIN")
+    assert any(rr.rdtype == dns.rdatatype.SOA for rr in r.authority)
+
+
+def test_nxdomain_with_soa(agent):
+    r = udp(agent, "nosuch.service.consul.")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    soa = [rr for rr in r.authority if rr.rdtype == dns.rdatatype.SOA]
+    assert len(soa) == 1 and soa[0].name.to_text() == "consul."
+    r = udp(agent, "nosuch.node.consul.")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+
+
+def test_outside_domain_refused(agent):
+    r = udp(agent, "example.com.")
+    assert r.rcode() == dns.rcode.REFUSED
+
+
+def test_tcp_two_queries_one_connection(agent, http):
+    register(http, "tc1", address="10.7.3.1")
+    settle(agent, "tc1.node.consul.", "A", lambda r: addrs(r) == ["10.7.3.1"], "tc1 A")
+    with socket.create_connection(("127.0.0.1", agent.dns_port), timeout=TIMEOUT) as s:
+        qs = [dns.message.make_query("tc1.node.consul.", "A"),
+              dns.message.make_query("nosuch.node.consul.", "A")]
+        # both frames in one write: the daemon must split them
+        s.sendall(b"".join(struct.pack("!H", len(w)) + w for w in (q.to_wire() for q in qs)))
+        got = []
+        for q in qs:
+            r, _ = dns.query.receive_tcp(s, expiration=None)
+            assert r.id == q.id
+            got.append(r)
+    assert addrs(got[0]) == ["10.7.3.1"]
+    assert got[1].rcode() == dns.rcode.NXDOMAIN
+
+
+def test_malformed_packets(agent):
+    port = agent.dns_port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        # a header only promising a question that is not there
+        s.sendto(struct.pack("!HHHHHH", 0x1234, 0, 1, 0, 0, 0), ("127.0.0.1", port))
+        try:
+            data, _ = s.recvfrom(4096)
+            r = dns.message.from_wire(data, question_only=True)
+            assert r.id == 0x1234 and r.rcode() == dns.rcode.FORMERR
+        except socket.timeout:
+            pass  # dropping is allowed
+        # a compression loop in the question name
+        s.sendto(struct.pack("!HHHHHH", 0x4321, 0, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01",
+                 ("127.0.0.1", port))
+        try:
+            data, _ = s.recvfrom(4096)
+            assert struct.unpack("!H", data[:2])[0] == 0x4321
+            assert data[3] & 0xf == dns.rcode.FORMERR
+        except socket.timeout:
+            pass
+        s.sendto(b"\x01\x02\x03", ("127.0.0.1", port))  # not even a header
+    # a truncated TCP frame followed by a close
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall(b"\x00\x40abc")
+    r = udp(agent, "consul.", "SOA")
+    assert r.rcode() == dns.rcode.NOERROR
+    assert r.answer and r.answer[0].rdtype == dns.rdatatype.SOA
