@@ -6,6 +6,7 @@
  * reply lands: an answer is only sent when every key it read was cached. */
 #include "cache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,7 @@ struct dcache {
 	const struct conf_dns *dns;
 	struct ipc_client *raftd;
 	struct ipc_sub *sub;
+	char run_dir[256];
 	dcache_ready_cb cb;
 	void *cb_arg;
 	struct dns_view view;
@@ -217,6 +219,26 @@ static int dentry_build(struct dentry *e)
 	return r->type == MSG_NODES_REPLY ? 0 : -1;
 }
 
+static void on_raftd_event(struct ipc_sub *s, unsigned publisher, struct msg *m, void *arg);
+static void dcache_invalidate(struct dcache *c);
+
+/* Subscribes to raftd's INDEX_BUMP once raftd has answered: a SUB that
+ * connected before raftd bound its PUB was seen to receive nothing at all
+ * (the agent starts dnsd before raftd is ready), so the subscription waits
+ * until raftd is known to be up. What was cached before may have missed a
+ * bump, so it all goes. */
+static void dcache_subscribe(struct dcache *c)
+{
+	c->sub = ipc_sub_new(c->ev, c->run_dir, "raftd", on_raftd_event, c);
+	if (c->sub != NULL && ipc_subscribe(c->sub, MSG_INDEX_BUMP) != 0) {
+		ipc_sub_free(c->sub);
+		c->sub = NULL;
+	}
+	if (c->sub == NULL)
+		log_warnx("dnsd: cannot subscribe to raftd's index bumps; retrying");
+	dcache_invalidate(c);
+}
+
 static void fetch_reply(void *arg, enum ipc_status st, struct msg *reply)
 {
 	struct dentry *e = arg;
@@ -227,6 +249,8 @@ static void fetch_reply(void *arg, enum ipc_status st, struct msg *reply)
 		e->state = D_ERROR;
 		return;
 	}
+	if (c->sub == NULL && st == IPC_OK)
+		dcache_subscribe(c);
 	if (e->gen != c->gen) {
 		/* Invalidated while on its way: the data may predate the
 		 * change, so it is not kept; the query re-runs and refetches. */
@@ -463,9 +487,9 @@ struct dcache *dcache_new(struct ev *ev, const char *run_dir, const struct conf_
 	c->view.service = view_service;
 	c->view.node = view_node;
 	c->view.ptr = view_ptr;
+	snprintf(c->run_dir, sizeof(c->run_dir), "%s", run_dir);
 	c->raftd = ipc_client_new(ev, run_dir, "dnsd", "raftd");
-	c->sub = ipc_sub_new(ev, run_dir, "raftd", on_raftd_event, c);
-	if (c->raftd == NULL || c->sub == NULL || ipc_subscribe(c->sub, MSG_INDEX_BUMP) != 0) {
+	if (c->raftd == NULL || strlen(run_dir) >= sizeof(c->run_dir)) {
 		dcache_free(c);
 		return NULL;
 	}

@@ -35,6 +35,8 @@
 #define DNSD_PARK_RERUNS     16     /* re-runs before SERVFAIL (keys keep changing) */
 #define DNSD_SWEEP_MS        250
 #define DNSD_OUT_MAX         (DNS_ANSWER_TCP_BYTES + 4096)
+#define DNSD_RECURSORS_MAX   16
+#define DNSD_FWD_MAX         256    /* queries forwarded to recursors at once */
 
 struct dnsd;
 
@@ -61,6 +63,12 @@ struct parked {
 	struct tconn *conn; /* TCP */
 	uint64_t deadline_ms;
 	unsigned reruns;
+	/* Forwarding to a recursor (spec §1.9). */
+	struct parked *fprev;
+	int ffd, fwatch;
+	uint64_t ftimer;
+	size_t tried, first;
+	struct dnsd *s;
 };
 
 struct lsock {
@@ -72,7 +80,7 @@ struct lsock {
 
 struct dnsd_stats {
 	uint64_t udp_queries, tcp_queries, answered, dropped, parked, servfail_timeout,
-	    tcp_refused, tcp_accepted;
+	    tcp_refused, tcp_accepted, forwarded, recursor_failures;
 };
 
 struct dnsd {
@@ -89,6 +97,11 @@ struct dnsd {
 	struct buf out;
 	uint64_t rng;
 	uint64_t sweep_timer;
+	struct sockaddr_storage rec[DNSD_RECURSORS_MAX];
+	socklen_t reclen[DNSD_RECURSORS_MAX];
+	size_t nrec;
+	struct parked *fwds; /* forwarded queries, waiting for a recursor */
+	size_t nfwd;
 	struct dnsd_stats st;
 };
 
@@ -96,6 +109,8 @@ static uint8_t udp_buf[65536];
 
 static void tcp_process(struct tconn *k);
 static void tcp_want(struct tconn *k);
+static void forward(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp, int ufd,
+		    const struct sockaddr_storage *sa, socklen_t salen, struct tconn *k);
 
 static int set_nonblock(int fd)
 {
@@ -106,7 +121,7 @@ static int set_nonblock(int fd)
 
 /* ---- answering ---- */
 
-enum run_result { RUN_SEND, RUN_DROP, RUN_MISS };
+enum run_result { RUN_SEND, RUN_DROP, RUN_MISS, RUN_RECURSE };
 
 /* Runs the answerer once; the reply is in s->out when RUN_SEND. */
 static enum run_result run_query(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp)
@@ -118,6 +133,8 @@ static enum run_result run_query(struct dnsd *s, const uint8_t *pkt, size_t len,
 	r = dns_answer(s->ans, pkt, len, tcp, (uint64_t)time(NULL), &s->rng, &s->out);
 	if (dcache_missed(s->cache))
 		return RUN_MISS;
+	if (r == DNS_ANSWER_RECURSE && s->nrec > 0)
+		return RUN_RECURSE;
 	if (r != DNS_ANSWER_REPLY || s->out.err || s->out.len == 0)
 		return RUN_DROP; /* RECURSE cannot happen: no recursors yet */
 	return RUN_SEND;
@@ -166,6 +183,7 @@ static void park(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp, int u
 		return;
 	}
 	p = xcalloc(1, sizeof(*p));
+	p->s = s;
 	p->pkt = xmalloc(len);
 	memcpy(p->pkt, pkt, len);
 	p->len = len;
@@ -179,6 +197,7 @@ static void park(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp, int u
 		k->refs++;
 		k->parked = true;
 	}
+	p->ffd = -1;
 	p->deadline_ms = ev_now_ms(s->d->ev) + DNSD_PARK_MS;
 	p->next = s->parked;
 	s->parked = p;
@@ -237,6 +256,18 @@ static void on_cache_ready(void *arg)
 		}
 		if (r == RUN_MISS)
 			r = servfail(s, p->pkt, p->len) ? RUN_SEND : RUN_DROP;
+		if (r == RUN_RECURSE) {
+			/* the connection passes to the forwarded copy, so the
+			 * queries behind it keep waiting */
+			struct tconn *k = p->conn;
+
+			p->conn = NULL;
+			forward(s, p->pkt, p->len, p->tcp, p->ufd, &p->sa, p->salen, k);
+			if (k)
+				tconn_release(k);
+			unpark(s, p, false);
+			continue;
+		}
 		if (r == RUN_SEND)
 			s->st.answered++;
 		unpark(s, p, r == RUN_SEND);
@@ -248,6 +279,207 @@ static void on_cache_ready(void *arg)
 		p->next = s->parked;
 		s->parked = p;
 	}
+}
+
+/* ---- recursors (spec §1.9): names outside the domain are forwarded ---- */
+
+static void fwd_try(struct parked *p);
+
+/* Ends the current attempt's socket and timer. */
+static void fwd_attempt_end(struct parked *p)
+{
+	struct dnsd *s = p->s;
+
+	if (p->ftimer)
+		ev_timer_del(s->d->ev, p->ftimer);
+	p->ftimer = 0;
+	if (p->ffd >= 0) {
+		ev_del(s->d->ev, p->fwatch);
+		close(p->ffd);
+	}
+	p->ffd = -1;
+}
+
+/* Takes p off the forwarding list and answers its client from s->out. */
+static void fwd_done(struct parked *p, bool send)
+{
+	struct dnsd *s = p->s;
+
+	fwd_attempt_end(p);
+	if (p->fprev)
+		p->fprev->next = p->next;
+	else
+		s->fwds = p->next;
+	if (p->next)
+		p->next->fprev = p->fprev;
+	s->nfwd--;
+	s->nparked++; /* unpark counts it down */
+	unpark(s, p, send);
+}
+
+static void fwd_readable(struct ev *ev, int revents, void *arg)
+{
+	struct parked *p = arg;
+	struct dnsd *s = p->s;
+	ssize_t n;
+
+	(void)ev;
+	(void)revents;
+	n = recv(p->ffd, udp_buf, sizeof(udp_buf), 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 12 || memcmp(udp_buf, p->pkt, 2) != 0) {
+		if (n >= 0)
+			return; /* not the reply to this query: keep waiting */
+		s->st.recursor_failures++; /* refused: the next recursor */
+		fwd_attempt_end(p);
+		fwd_try(p);
+		return;
+	}
+	buf_reset(&s->out);
+	buf_append(&s->out, udp_buf, (size_t)n);
+	s->st.answered++;
+	fwd_done(p, true);
+}
+
+static void fwd_timeout(struct ev *ev, void *arg)
+{
+	struct parked *p = arg;
+
+	(void)ev;
+	p->ftimer = 0;
+	p->s->st.recursor_failures++;
+	fwd_attempt_end(p);
+	fwd_try(p);
+}
+
+/* The next recursor, sequential or from a random start (spec §1.10
+ * recursor_strategy); SERVFAIL when all failed. Forwarded over UDP. */
+static void fwd_try(struct parked *p)
+{
+	struct dnsd *s = p->s;
+
+	while (p->tried < s->nrec) {
+		size_t i = (p->first + p->tried++) % s->nrec;
+		int fd = socket(s->rec[i].ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			continue;
+		if (connect(fd, (struct sockaddr *)&s->rec[i], s->reclen[i]) != 0 ||
+		    send(fd, p->pkt, p->len, 0) != (ssize_t)p->len) {
+			close(fd);
+			s->st.recursor_failures++;
+			continue;
+		}
+		p->ffd = fd;
+		p->fwatch = ev_add_fd(s->d->ev, fd, EV_READ, fwd_readable, p);
+		if (p->fwatch < 0) {
+			close(fd);
+			p->ffd = -1;
+			continue;
+		}
+		p->ftimer = ev_timer_add(s->d->ev, s->d->conf.dns_config.recursor_timeout_ms,
+					 fwd_timeout, p);
+		return;
+	}
+	fwd_done(p, servfail(s, p->pkt, p->len));
+}
+
+/* Forwards one query; the client's connection (TCP) waits behind it. */
+static void forward(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp, int ufd,
+		    const struct sockaddr_storage *sa, socklen_t salen, struct tconn *k)
+{
+	struct parked *p;
+
+	if (s->nfwd >= DNSD_FWD_MAX) {
+		if (servfail(s, pkt, len)) {
+			if (tcp)
+				tcp_send(k, &s->out);
+			else
+				udp_send(ufd, sa, salen, &s->out);
+		}
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->s = s;
+	p->pkt = xmalloc(len);
+	memcpy(p->pkt, pkt, len);
+	p->len = len;
+	p->tcp = tcp;
+	p->ufd = ufd;
+	if (sa)
+		memcpy(&p->sa, sa, salen);
+	p->salen = salen;
+	p->conn = k;
+	if (k) {
+		k->refs++;
+		k->parked = true;
+	}
+	p->ffd = -1;
+	if (strcmp(s->d->conf.dns_config.recursor_strategy, "random") == 0)
+		p->first = (size_t)(s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull) %
+			   s->nrec;
+	p->next = s->fwds;
+	if (s->fwds)
+		s->fwds->fprev = p;
+	s->fwds = p;
+	s->nfwd++;
+	s->st.forwarded++;
+	fwd_try(p);
+}
+
+static int parse_recursor(const char *r, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	char host[64];
+	const char *port = NULL;
+	size_t hl;
+	unsigned long pn = 53;
+
+	memset(ss, 0, sizeof(*ss));
+	if (r[0] == '[') {
+		const char *e = strchr(r, ']');
+
+		if (e == NULL)
+			return -1;
+		hl = (size_t)(e - r - 1);
+		if (hl >= sizeof(host))
+			return -1;
+		memcpy(host, r + 1, hl);
+		host[hl] = 0;
+		if (e[1] == ':')
+			port = e + 2;
+	} else if (strchr(r, ':') && strchr(r, ':') == strrchr(r, ':')) {
+		hl = (size_t)(strchr(r, ':') - r);
+		if (hl >= sizeof(host))
+			return -1;
+		memcpy(host, r, hl);
+		host[hl] = 0;
+		port = strchr(r, ':') + 1;
+	} else {
+		if (strlen(r) >= sizeof(host))
+			return -1;
+		strcpy(host, r);
+	}
+	if (port) {
+		char *end;
+
+		pn = strtoul(port, &end, 10);
+		if (*end || pn == 0 || pn > 65535)
+			return -1;
+	}
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)pn);
+		*sl = sizeof(struct sockaddr_in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)pn);
+		*sl = sizeof(struct sockaddr_in6);
+		return 0;
+	}
+	return -1;
 }
 
 /* ---- UDP ---- */
@@ -274,6 +506,9 @@ static void udp_readable(struct ev *ev, int revents, void *arg)
 			break;
 		case RUN_MISS:
 			park(s, udp_buf, (size_t)n, false, l->fd, &sa, salen, NULL);
+			break;
+		case RUN_RECURSE:
+			forward(s, udp_buf, (size_t)n, false, l->fd, &sa, salen, NULL);
 			break;
 		default:
 			s->st.dropped++;
@@ -336,6 +571,9 @@ static void tcp_process(struct tconn *k)
 			break;
 		case RUN_MISS:
 			park(s, k->in.p + 2, flen, true, -1, NULL, 0, k);
+			break;
+		case RUN_RECURSE:
+			forward(s, k->in.p + 2, flen, true, -1, NULL, 0, k);
 			break;
 		default:
 			s->st.dropped++;
@@ -528,10 +766,14 @@ static int dnsd_start(struct daemon *d)
 	s->acf.alt_domain = cf->alt_domain;
 	s->acf.dc = cf->datacenter;
 	s->acf.dns = &cf->dns_config;
-	s->acf.has_recursors = false; /* forwarding is not implemented yet: REFUSED */
-	if (cf->recursors.n)
-		log_warnx("dnsd: recursors are not supported yet; names outside %s are refused",
-			  cf->domain);
+	for (size_t i = 0; i < cf->recursors.n && s->nrec < DNSD_RECURSORS_MAX; i++) {
+		if (parse_recursor(cf->recursors.v[i], &s->rec[s->nrec], &s->reclen[s->nrec]) != 0) {
+			log_warnx("dnsd: recursor %s: not ip[:port]; ignored", cf->recursors.v[i]);
+			continue;
+		}
+		s->nrec++;
+	}
+	s->acf.has_recursors = s->nrec > 0; /* spec §1.9: RA and forwarding */
 	s->cache = dcache_new(d->ev, d->run_dir, &cf->dns_config, on_cache_ready, s);
 	if (s->cache == NULL) {
 		log_error("dnsd: cannot reach raftd's bus endpoints");
@@ -561,16 +803,17 @@ static void dnsd_stop(struct daemon *d)
 		return;
 	if (s->sweep_timer)
 		ev_timer_del(d->ev, s->sweep_timer);
+	/* connections first: a closed one processes nothing more */
+	while (s->conns)
+		tcp_close(s->conns);
 	while (s->parked) {
 		struct parked *p = s->parked;
 
 		s->parked = p->next;
-		if (p->conn)
-			p->conn->parked = true; /* no processing while tearing down */
 		unpark(s, p, false);
 	}
-	while (s->conns)
-		tcp_close(s->conns);
+	while (s->fwds)
+		fwd_done(s->fwds, false);
 	for (size_t i = 0; i < s->nls; i++) {
 		ev_del(d->ev, s->ls[i].watch);
 		close(s->ls[i].fd);
@@ -598,6 +841,8 @@ static void dnsd_stats(struct daemon *d, struct msg_daemon_stats *out)
 	daemon_stat_add(out, "servfail_timeout", 0, (double)s->st.servfail_timeout);
 	daemon_stat_add(out, "tcp_conns", 0, (double)s->nconns);
 	daemon_stat_add(out, "tcp_refused", 0, (double)s->st.tcp_refused);
+	daemon_stat_add(out, "forwarded", 0, (double)s->st.forwarded);
+	daemon_stat_add(out, "recursor_failures", 0, (double)s->st.recursor_failures);
 	daemon_stat_add(out, "cache_entries", 0, (double)dcache_count(s->cache));
 	daemon_stat_add(out, "cache_hits", 0, (double)cs->hits);
 	daemon_stat_add(out, "cache_misses", 0, (double)cs->misses);

@@ -2,6 +2,7 @@
 agent whose catalog is filled through /v1/catalog/register, queried with dnspython over
 UDP and TCP. Readiness is polled (a query that gets any answer), never slept."""
 import socket
+import threading
 import struct
 
 import dns.flags
@@ -9,6 +10,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
 
 from agent import wait_for
@@ -167,3 +169,71 @@ def test_malformed_packets(agent):
     r = udp(agent, "consul.", "SOA")
     assert r.rcode() == dns.rcode.NOERROR
     assert r.answer and r.answer[0].rdtype == dns.rdatatype.SOA
+
+
+class FakeRecursor(threading.Thread):
+    """A UDP DNS server answering every A query with 192.0.2.7 (a recursor stand-in)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.seen = 0
+
+    def run(self):
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            q = dns.message.from_wire(data)
+            r = dns.message.make_response(q)
+            r.flags |= dns.flags.RA
+            r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", "192.0.2.7"))
+            self.seen += 1
+            try:
+                self.sock.sendto(r.to_wire(), peer)
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def recursing():
+    rec = FakeRecursor()
+    rec.start()
+    a = HttpAgent(config={"recursors": ["127.0.0.1:%d" % rec.port],
+                          "dns_config": {"recursor_timeout": "300ms"}})
+    try:
+        a.boot()
+        a.dns_port = a.cfg["ports"]["dns"]
+
+        def answers():
+            try:
+                return udp(a, "consul.", "SOA")
+            except (dns.exception.Timeout, OSError):
+                return None
+        wait_for(answers, 20, "dnsd answering on %d" % a.dns_port)
+        a.recursor = rec
+        yield a
+    finally:
+        rec.close()
+        a.stop()
+
+
+def test_recursor_forwarding_then_servfail(recursing):
+    r = udp(recursing, "example.com.")
+    assert r.rcode() == dns.rcode.NOERROR
+    assert addrs(r) == ["192.0.2.7"]
+    r = tcp(recursing, "www.example.org.")
+    assert addrs(r) == ["192.0.2.7"]
+    assert recursing.recursor.seen >= 2
+    # local names still answered locally, with RA now that recursors exist
+    r = udp(recursing, "consul.", "SOA")
+    assert r.flags & dns.flags.RA and r.flags & dns.flags.AA
+    recursing.recursor.close()
+    r = udp(recursing, "example.net.")
+    assert r.rcode() == dns.rcode.SERVFAIL
