@@ -237,3 +237,25 @@ def test_recursor_forwarding_then_servfail(recursing):
     recursing.recursor.close()
     r = udp(recursing, "example.net.")
     assert r.rcode() == dns.rcode.SERVFAIL
+
+
+def dnsd_stats(agent):
+    from bus import Bus
+    with Bus(agent.run_dir, peer="dnsd", self_name="httpd") as b:
+        kind, r = b.call("STATS")
+    return {s["name"]: s["value"] for d in r["daemons"] for s in d["stats"]}
+
+
+def test_hot_name_served_from_cache(agent, http):
+    """Issue 7: a hot name costs no bus round trip; a write invalidates it."""
+    register(http, "hot1", address="10.7.4.1")
+    settle(agent, "hot1.node.consul.", "A", lambda r: addrs(r) == ["10.7.4.1"], "hot1 A")
+    before = dnsd_stats(agent)
+    for _ in range(20):
+        assert addrs(udp(agent, "hot1.node.consul.")) == ["10.7.4.1"]
+    after = dnsd_stats(agent)
+    assert after["cache_fetches"] == before["cache_fetches"]
+    assert after["cache_hits"] >= before["cache_hits"] + 20
+    register(http, "hot1", address="10.7.4.2")
+    settle(agent, "hot1.node.consul.", "A", lambda r: addrs(r) == ["10.7.4.2"], "the new address")
+    assert dnsd_stats(agent)["cache_invalidations"] > after["cache_invalidations"]
