@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -535,8 +536,7 @@ static void tcp_close(struct tconn *k)
 	if (k->next)
 		k->next->prev = k->prev;
 	s->nconns--;
-	k->refs++;
-	tconn_release(k);
+	tconn_release(k); /* the connection's own reference */
 }
 
 static void tcp_want(struct tconn *k)
@@ -752,20 +752,15 @@ static int listen_one(struct dnsd *s, const char *addr, int port)
 
 static void dnsd_stop(struct daemon *d);
 
-static int dnsd_start(struct daemon *d)
+/* The answerer and the recursors from the configuration: at start and on
+ * each reload (the answerer keeps pointers into d->conf, which a reload
+ * replaces). */
+static int dnsd_configure(struct dnsd *s, char *err, size_t err_size)
 {
-	struct dnsd *s = xcalloc(1, sizeof(*s));
-	const struct conf *cf = &d->conf;
-	const struct conf_list *addrs = cf->addresses.dns.n ? &cf->addresses.dns : &cf->client_addr;
+	const struct conf *cf = &s->d->conf;
+	struct dns_answerer *ans;
 
-	d->priv = s;
-	s->d = d;
-	s->rng = daemon_random64() | 1;
-	buf_init(&s->out, DNSD_OUT_MAX);
-	s->acf.domain = cf->domain;
-	s->acf.alt_domain = cf->alt_domain;
-	s->acf.dc = cf->datacenter;
-	s->acf.dns = &cf->dns_config;
+	s->nrec = 0;
 	for (size_t i = 0; i < cf->recursors.n && s->nrec < DNSD_RECURSORS_MAX; i++) {
 		if (parse_recursor(cf->recursors.v[i], &s->rec[s->nrec], &s->reclen[s->nrec]) != 0) {
 			log_warnx("dnsd: recursor %s: not ip[:port]; ignored", cf->recursors.v[i]);
@@ -773,15 +768,39 @@ static int dnsd_start(struct daemon *d)
 		}
 		s->nrec++;
 	}
+	s->acf.domain = cf->domain;
+	s->acf.alt_domain = cf->alt_domain;
+	s->acf.dc = cf->datacenter;
+	s->acf.dns = &cf->dns_config;
 	s->acf.has_recursors = s->nrec > 0; /* spec §1.9: RA and forwarding */
+	ans = dns_answerer_new(&s->acf, dcache_view(s->cache));
+	if (ans == NULL) {
+		snprintf(err, err_size, "dnsd: invalid domain, alt_domain or datacenter");
+		return -1;
+	}
+	dns_answerer_free(s->ans);
+	s->ans = ans;
+	return 0;
+}
+
+static int dnsd_start(struct daemon *d)
+{
+	struct dnsd *s = xcalloc(1, sizeof(*s));
+	const struct conf *cf = &d->conf;
+	const struct conf_list *addrs = cf->addresses.dns.n ? &cf->addresses.dns : &cf->client_addr;
+	char err[128];
+
+	d->priv = s;
+	s->d = d;
+	s->rng = daemon_random64() | 1;
+	buf_init(&s->out, DNSD_OUT_MAX);
 	s->cache = dcache_new(d->ev, d->run_dir, &cf->dns_config, on_cache_ready, s);
 	if (s->cache == NULL) {
 		log_error("dnsd: cannot reach raftd's bus endpoints");
 		goto fail;
 	}
-	s->ans = dns_answerer_new(&s->acf, dcache_view(s->cache));
-	if (s->ans == NULL) {
-		log_error("dnsd: invalid domain, alt_domain or datacenter");
+	if (dnsd_configure(s, err, sizeof(err)) != 0) {
+		log_error("%s", err);
 		goto fail;
 	}
 	if (cf->ports.dns > 0)
@@ -793,6 +812,24 @@ static int dnsd_start(struct daemon *d)
 fail:
 	dnsd_stop(d);
 	return -1;
+}
+
+/* Listeners stay as they were (a changed ports.dns or address needs a
+ * restart); the answerer and the recursors follow the new configuration.
+ * Queries forwarded or parked keep their copies. */
+static int dnsd_reload(struct daemon *d, const struct conf *old, char *err, size_t err_size)
+{
+	struct dnsd *s = d->priv;
+
+	(void)old;
+	if (s == NULL)
+		return 0;
+	if (s->nfwd > 0) {
+		/* a forwarded query indexes the recursor table */
+		snprintf(err, err_size, "dnsd: queries are being forwarded; retry the reload");
+		return -1;
+	}
+	return dnsd_configure(s, err, err_size);
 }
 
 static void dnsd_stop(struct daemon *d)
@@ -855,6 +892,7 @@ static const struct daemon_ops dnsd_ops = {
     .name = "dnsd",
     .start = dnsd_start,
     .stop = dnsd_stop,
+    .reload = dnsd_reload,
     .stats = dnsd_stats,
 };
 

@@ -259,3 +259,13 @@ def test_hot_name_served_from_cache(agent, http):
     register(http, "hot1", address="10.7.4.2")
     settle(agent, "hot1.node.consul.", "A", lambda r: addrs(r) == ["10.7.4.2"], "the new address")
     assert dnsd_stats(agent)["cache_invalidations"] > after["cache_invalidations"]
+
+
+def test_reload_keeps_answering(agent, http):
+    """The answerer is rebuilt on reload (it points into the configuration)."""
+    register(http, "rl1", address="10.7.5.1")
+    settle(agent, "rl1.node.consul.", "A", lambda r: addrs(r) == ["10.7.5.1"], "rl1 A")
+    agent.ctl("reload")
+    r = udp(agent, "rl1.node.dc1.consul.")
+    assert addrs(r) == ["10.7.5.1"]
+    assert udp(agent, "nosuch.node.consul.").rcode() == dns.rcode.NXDOMAIN
