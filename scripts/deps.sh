@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config
 libzmq3-dev libmsgpack-dev librocksdb-dev libyaml-dev check
 libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev libssl-dev libsystemd-dev
 socat curl procps python3 python3-consul python3-pytest python3-requests
-python3-zmq python3-msgpack
+python3-zmq python3-msgpack python3-dnspython
 golang-go golang-github-armon-consul-api-dev
 protobuf-compiler golang-goprotobuf-dev golang-google-grpc-dev
 serf
