@@ -222,11 +222,12 @@ static int dentry_build(struct dentry *e)
 static void on_raftd_event(struct ipc_sub *s, unsigned publisher, struct msg *m, void *arg);
 static void dcache_invalidate(struct dcache *c);
 
-/* Subscribes to raftd's INDEX_BUMP once raftd has answered: a SUB that
- * connected before raftd bound its PUB was seen to receive nothing at all
- * (the agent starts dnsd before raftd is ready), so the subscription waits
- * until raftd is known to be up. What was cached before may have missed a
- * bump, so it all goes. */
+/* Subscribes to raftd's INDEX_BUMP. The SUB may connect before raftd has
+ * bound its PUB (the agent starts its daemons together): libzmq keeps
+ * reconnecting, and raftd's first bump after a restart carries a new
+ * epoch, which drops everything. Called at start, and again after a raftd
+ * reply should the first attempt have failed. What was cached before may
+ * have missed a bump, so it all goes. */
 static void dcache_subscribe(struct dcache *c)
 {
 	c->sub = ipc_sub_new(c->ev, c->run_dir, "raftd", on_raftd_event, c);
@@ -493,6 +494,7 @@ struct dcache *dcache_new(struct ev *ev, const char *run_dir, const struct conf_
 		dcache_free(c);
 		return NULL;
 	}
+	dcache_subscribe(c);
 	return c;
 }
 
