@@ -238,6 +238,14 @@ static void daemon_on_request(struct ipc_server *s, const struct ipc_from *from,
 		if (daemon_set_monitor_level(s, from, m->u.monitor_level.level) == 0)
 			ipc_reply_result(s, from, 200, "");
 		return;
+	case MSG_SUB_PROBE:
+		/* msg.def SUB_PROBE: the request comes back on our PUB */
+		m->u.sub_probe.epoch = d->epoch;
+		if (ipc_publish(d->pub, m) != 0)
+			ipc_reply_result(s, from, 500, "cannot publish the probe");
+		else
+			ipc_reply_result(s, from, 200, "");
+		return;
 	case MSG_SHUTDOWN:
 		ipc_reply_result(s, from, 200, "");
 		daemon_stop(d, m->u.shutdown.reason && m->u.shutdown.reason[0]

@@ -673,6 +673,15 @@ struct ipc_sub *ipc_sub_new(struct ev *ev, const char *run_dir, const char *publ
 	snprintf(s->publisher, sizeof(s->publisher), "%s", publisher);
 	s->pub_bit = msg_peer_from_name(publisher, strlen(publisher));
 	s->z = ipc_open(ZMQ_SUB, run_dir, publisher, "pub", false, NULL);
+	if (s->z != NULL) {
+		/* A SUB sees nothing until it is connected, and libzmq retries a
+		 * connect to a publisher not bound yet (or restarting) only
+		 * every 100-200 ms by default: retry sooner, backing off. */
+		int ivl = IPC_SUB_RECONNECT_MS, ivl_max = IPC_SUB_RECONNECT_MAX_MS;
+
+		zmq_setsockopt(s->z, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+		zmq_setsockopt(s->z, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
+	}
 	if (s->z != NULL)
 		s->watch = ev_add_zsock(ev, s->z, EV_READ, ipc_sub_read, s);
 	if (s->z == NULL || s->watch < 0) {

@@ -110,6 +110,13 @@ void ipc_pub_free(struct ipc_pub *p);
  * which the epoch and index fields in every event let it detect. */
 int ipc_publish(struct ipc_pub *p, struct msg *m);
 
+/* A SUB's reconnect interval to a publisher not (yet) bound, doubling up
+ * to the max. What is published before the SUB is connected is lost: a
+ * subscriber that must not miss events proves its subscription live with
+ * msg.def's SUB_PROBE. */
+#define IPC_SUB_RECONNECT_MS     10
+#define IPC_SUB_RECONNECT_MAX_MS 200
+
 struct ipc_sub;
 typedef void (*ipc_event_cb)(struct ipc_sub *s, unsigned publisher, struct msg *m, void *arg);
 struct ipc_sub *ipc_sub_new(struct ev *ev, const char *run_dir, const char *publisher,

@@ -6,6 +6,7 @@
  * reply lands: an answer is only sent when every key it read was cached. */
 #include "cache.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,10 @@
 
 #define DCACHE_BUCKETS 1024
 
-enum dkind { K_SVC = 'S', K_NODE = 'N', K_PTR = 'P' };
+/* K_PTR caches every node (reverse lookups scan addresses), K_LIST the
+ * service names (a reverse lookup that no node matches scans the
+ * services' instances next, spec §1.2). */
+enum dkind { K_SVC = 'S', K_NODE = 'N', K_PTR = 'P', K_LIST = 'L' };
 enum dstate { D_PENDING, D_READY, D_ERROR };
 
 struct dentry {
@@ -58,6 +62,14 @@ struct dcache {
 	uint64_t tick;
 	uint64_t run_tick; /* the tick when the current dns_answer() began */
 	uint64_t raft_epoch;
+	/* The subscription's proof of life (msg.def SUB_PROBE): live once a
+	 * probe came back on the SUB; a round that does not come back within
+	 * DCACHE_PROBE_MS makes it not live, and entries then age out after
+	 * DCACHE_UNLIVE_MS instead of waiting for bumps that may be lost. */
+	bool live;
+	bool probe_seen;
+	uint64_t probe_token;
+	uint64_t probe_timer;
 	bool missed;
 	struct dcache_stats st;
 };
@@ -216,22 +228,24 @@ static int dentry_build(struct dentry *e)
 		}
 		return 0;
 	}
+	if (e->kind == K_LIST)
+		return r->type == MSG_SERVICES_REPLY ? 0 : -1;
 	return r->type == MSG_NODES_REPLY ? 0 : -1;
 }
 
 static void on_raftd_event(struct ipc_sub *s, unsigned publisher, struct msg *m, void *arg);
 static void dcache_invalidate(struct dcache *c);
 
-/* Subscribes to raftd's INDEX_BUMP. The SUB may connect before raftd has
- * bound its PUB (the agent starts its daemons together): libzmq keeps
- * reconnecting, and raftd's first bump after a restart carries a new
- * epoch, which drops everything. Called at start, and again after a raftd
- * reply should the first attempt have failed. What was cached before may
- * have missed a bump, so it all goes. */
+/* Subscribes to raftd's INDEX_BUMP and to the probes that prove the
+ * subscription live (a SUB that has just connected may lose the first
+ * publications: the PUB drops what it publishes before it has read the
+ * subscription). What was cached before may have missed a bump, so it all
+ * goes. */
 static void dcache_subscribe(struct dcache *c)
 {
 	c->sub = ipc_sub_new(c->ev, c->run_dir, "raftd", on_raftd_event, c);
-	if (c->sub != NULL && ipc_subscribe(c->sub, MSG_INDEX_BUMP) != 0) {
+	if (c->sub != NULL && (ipc_subscribe(c->sub, MSG_INDEX_BUMP) != 0 ||
+			       ipc_subscribe(c->sub, MSG_SUB_PROBE) != 0)) {
 		ipc_sub_free(c->sub);
 		c->sub = NULL;
 	}
@@ -250,8 +264,6 @@ static void fetch_reply(void *arg, enum ipc_status st, struct msg *reply)
 		e->state = D_ERROR;
 		return;
 	}
-	if (c->sub == NULL && st == IPC_OK)
-		dcache_subscribe(c);
 	if (e->gen != c->gen) {
 		/* Invalidated while on its way: the data may predate the
 		 * change, so it is not kept; the query re-runs and refetches. */
@@ -307,6 +319,10 @@ static int dentry_fetch(struct dcache *c, struct dentry *e)
 		query_opts(c, &m.u.catalog_node.q);
 		m.u.catalog_node.node = e->name;
 		break;
+	case K_LIST:
+		m.type = MSG_CATALOG_SERVICES;
+		query_opts(c, &m.u.catalog_services.q);
+		break;
 	default:
 		m.type = MSG_CATALOG_NODES;
 		query_opts(c, &m.u.catalog_nodes.q);
@@ -327,7 +343,8 @@ static struct dentry *dcache_get(struct dcache *c, char kind, const char *name, 
 	uint64_t now = ev_now_ms(c->ev);
 
 	*err = false;
-	if (e && e->state == D_READY && now - e->born_ms >= DCACHE_MAX_AGE_MS) {
+	if (e && e->state == D_READY &&
+	    now - e->born_ms >= (c->live ? DCACHE_MAX_AGE_MS : DCACHE_UNLIVE_MS)) {
 		dentry_remove(c, e);
 		e = NULL;
 	} else if (e && e->state == D_ERROR && now - e->born_ms >= DCACHE_ERROR_MS) {
@@ -410,24 +427,69 @@ static int view_node(void *arg, const char *name, struct dns_node *out, bool *fo
 	return 0;
 }
 
+/* Whether a stored address is the literal ip (inet_ntop form): compared as
+ * addresses, so "2001:DB8::1" and "2001:db8::1" match. */
+static bool addr_is(const char *stored, const char *ip)
+{
+	unsigned char a[16], b[16];
+	int fam = strchr(ip, ':') ? AF_INET6 : AF_INET;
+
+	if (stored == NULL || stored[0] == 0)
+		return false;
+	if (inet_pton(fam, stored, a) != 1 || inet_pton(fam, ip, b) != 1)
+		return false;
+	return memcmp(a, b, fam == AF_INET6 ? 16 : 4) == 0;
+}
+
+/* Spec §1.2: the first node with that address, else a service instance
+ * with that service address. Every service is read for the second, so
+ * the first reverse lookup of an unknown address fetches them all (at
+ * most DCACHE_FETCH_MAX at once; the query re-runs as they land). */
 static int view_ptr(void *arg, const char *ip, const char **node, const char **service)
 {
+	struct dcache *c = arg;
 	bool err;
-	struct dentry *e = dcache_get(arg, K_PTR, "", &err);
+	struct dentry *e = dcache_get(c, K_PTR, "", &err);
+	const struct msg_svc_tags_list *names;
+	bool incomplete = false;
 
 	*node = NULL;
 	*service = NULL;
 	if (err)
 		return -1;
-	if (e) {
-		const struct msg_node_list *l = &e->reply.u.nodes_reply.nodes;
+	if (e == NULL)
+		return 0;
+	for (uint32_t i = 0; i < e->reply.u.nodes_reply.nodes.n; i++) {
+		const struct msg_node *n = &e->reply.u.nodes_reply.nodes.v[i];
 
-		for (uint32_t i = 0; i < l->n; i++)
-			if (l->v[i].address && strcmp(l->v[i].address, ip) == 0) {
-				*node = l->v[i].node;
-				break;
+		if (addr_is(n->address, ip)) {
+			*node = n->node;
+			return 0;
+		}
+	}
+	e = dcache_get(c, K_LIST, "", &err);
+	if (err)
+		return -1;
+	if (e == NULL)
+		return 0;
+	names = &e->reply.u.services_reply.services;
+	for (uint32_t i = 0; i < names->n; i++) {
+		struct dentry *se = dcache_get(c, K_SVC, names->v[i].name, &err);
+
+		if (se == NULL) {
+			/* a miss (fetching) or the fetch limit: the run is
+			 * incomplete either way and re-runs */
+			incomplete = true;
+			continue;
+		}
+		for (size_t k = 0; k < se->ninst; k++)
+			if (addr_is(se->inst[k].svc_addr, ip)) {
+				*service = se->inst[k].service;
+				return 0;
 			}
 	}
+	if (incomplete)
+		c->missed = true;
 	return 0;
 }
 
@@ -455,6 +517,21 @@ static void on_raftd_event(struct ipc_sub *s, unsigned publisher, struct msg *m,
 
 	(void)s;
 	(void)publisher;
+	if (m->type == MSG_SUB_PROBE) {
+		if (m->u.sub_probe.epoch != c->raft_epoch) {
+			c->raft_epoch = m->u.sub_probe.epoch;
+			dcache_invalidate(c);
+		}
+		if (m->u.sub_probe.token == c->probe_token && !c->probe_seen) {
+			c->probe_seen = true;
+			if (!c->live) {
+				/* bumps may have been lost until now */
+				c->live = true;
+				dcache_invalidate(c);
+			}
+		}
+		return;
+	}
 	if (m->type != MSG_INDEX_BUMP)
 		return;
 	b = &m->u.index_bump;
@@ -473,6 +550,44 @@ static void on_raftd_event(struct ipc_sub *s, unsigned publisher, struct msg *m,
 			return;
 		}
 	}
+}
+
+static void probe_reply(void *arg, enum ipc_status st, struct msg *reply)
+{
+	/* the answer that matters comes on the SUB; a failed call shows as a
+	 * probe that never came back */
+	(void)arg;
+	(void)st;
+	(void)reply;
+}
+
+/* One probe round: the last one must have come back, else the subscription
+ * is not live (its bumps cannot be trusted) until a probe does. */
+static void probe_tick(struct ev *ev, void *arg)
+{
+	struct dcache *c = arg;
+	struct msg m;
+
+	/* until live, probe often: entries expire fast meanwhile */
+	c->probe_timer = ev_timer_add(ev, c->live ? DCACHE_PROBE_MS : DCACHE_PROBE_FAST_MS,
+				      probe_tick, c);
+	if (c->live && !c->probe_seen) {
+		c->live = false;
+		c->st.unlive++;
+		log_warnx("dnsd: raftd's index bumps are not arriving; names expire after %d ms",
+			  DCACHE_UNLIVE_MS);
+		dcache_invalidate(c);
+	}
+	if (c->sub == NULL)
+		dcache_subscribe(c);
+	if (c->sub == NULL || c->raftd == NULL)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_SUB_PROBE;
+	m.u.sub_probe.token = ++c->probe_token;
+	c->probe_seen = false;
+	if (ipc_call(c->raftd, &m, DCACHE_PROBE_MS, probe_reply, c) == 0)
+		c->st.probes++;
 }
 
 struct dcache *dcache_new(struct ev *ev, const char *run_dir, const struct conf_dns *dns,
@@ -495,6 +610,7 @@ struct dcache *dcache_new(struct ev *ev, const char *run_dir, const struct conf_
 		return NULL;
 	}
 	dcache_subscribe(c);
+	probe_tick(ev, c);
 	return c;
 }
 
@@ -502,6 +618,8 @@ void dcache_free(struct dcache *c)
 {
 	if (c == NULL)
 		return;
+	if (c->probe_timer)
+		ev_timer_del(c->ev, c->probe_timer);
 	ipc_sub_free(c->sub);
 	c->cb = NULL;
 	ipc_client_free(c->raftd); /* pending fetches end with IPC_CANCELLED */

@@ -19,13 +19,16 @@ struct dcache;
 #define DCACHE_CALL_MS     3000  /* one raftd read */
 #define DCACHE_MAX_AGE_MS  60000 /* a safety net should a bump be lost */
 #define DCACHE_ERROR_MS    1000  /* a failed read is remembered this long */
+#define DCACHE_PROBE_MS    1000  /* the subscription's proof of life, each round */
+#define DCACHE_PROBE_FAST_MS 50  /* the same while it is not live */
+#define DCACHE_UNLIVE_MS   1000  /* an entry's life while bumps may be lost */
 
 /* Runs after a raftd reply landed in the cache (or failed): parked queries
  * may now be answerable. */
 typedef void (*dcache_ready_cb)(void *arg);
 
 struct dcache_stats {
-	uint64_t hits, misses, fetches, fetch_errors, invalidations, evictions;
+	uint64_t hits, misses, fetches, fetch_errors, invalidations, evictions, probes, unlive;
 };
 
 /* dns is borrowed (allow_stale, max_stale). NULL on failure. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +70,10 @@ struct parked {
 	int ffd, fwatch;
 	uint64_t ftimer;
 	size_t tried, first;
+	/* TCP: the framed query going out, the framed reply coming in. */
+	size_t fsent;
+	uint8_t *fin;
+	size_t fgot;
 	struct dnsd *s;
 };
 
@@ -227,6 +232,7 @@ static void unpark(struct dnsd *s, struct parked *p, bool send)
 			udp_send(p->ufd, &p->sa, p->salen, &s->out);
 	}
 	free(p->pkt);
+	free(p->fin);
 	free(p);
 	s->nparked--;
 	if (k) {
@@ -318,10 +324,38 @@ static void fwd_done(struct parked *p, bool send)
 	unpark(s, p, send);
 }
 
-static void fwd_readable(struct ev *ev, int revents, void *arg)
+/* A recursor's reply to p, relayed verbatim (spec §1.9); false when it is
+ * not usable: another recursor is tried. Any RCODE but NOERROR and
+ * NXDOMAIN moves on, as Consul does. */
+static bool fwd_reply(struct parked *p, const uint8_t *r, size_t n)
+{
+	struct dnsd *s = p->s;
+	uint8_t rcode;
+
+	if (n < 12 || memcmp(r, p->pkt, 2) != 0 || !(r[2] & 0x80))
+		return false;
+	rcode = r[3] & 0x0f;
+	if (rcode != DNS_R_NOERROR && rcode != DNS_R_NXDOMAIN)
+		return false;
+	buf_reset(&s->out);
+	buf_append(&s->out, r, n);
+	if (s->out.err)
+		return false;
+	s->st.answered++;
+	fwd_done(p, true);
+	return true;
+}
+
+static void fwd_next(struct parked *p)
+{
+	p->s->st.recursor_failures++;
+	fwd_attempt_end(p);
+	fwd_try(p);
+}
+
+static void fwd_udp_readable(struct ev *ev, int revents, void *arg)
 {
 	struct parked *p = arg;
-	struct dnsd *s = p->s;
 	ssize_t n;
 
 	(void)ev;
@@ -329,18 +363,70 @@ static void fwd_readable(struct ev *ev, int revents, void *arg)
 	n = recv(p->ffd, udp_buf, sizeof(udp_buf), 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n < 12 || memcmp(udp_buf, p->pkt, 2) != 0) {
-		if (n >= 0)
-			return; /* not the reply to this query: keep waiting */
-		s->st.recursor_failures++; /* refused: the next recursor */
-		fwd_attempt_end(p);
-		fwd_try(p);
+	if (n < 0) {
+		fwd_next(p); /* refused: the next recursor */
 		return;
 	}
-	buf_reset(&s->out);
-	buf_append(&s->out, udp_buf, (size_t)n);
-	s->st.answered++;
-	fwd_done(p, true);
+	if (n < 12 || memcmp(udp_buf, p->pkt, 2) != 0)
+		return; /* not the reply to this query: keep waiting */
+	if (!fwd_reply(p, udp_buf, (size_t)n))
+		fwd_next(p);
+}
+
+/* TCP to the recursor: a client that asked over TCP is forwarded over TCP
+ * (spec §1.9: the same transport as the client used). One query per
+ * connection, framed as RFC 1035 §4.2.2. */
+static void fwd_tcp_io(struct ev *ev, int revents, void *arg)
+{
+	struct parked *p = arg;
+	ssize_t n;
+
+	if (p->fsent < 2 + p->len) {
+		uint8_t hdr[2] = {(uint8_t)(p->len >> 8), (uint8_t)p->len};
+		struct iovec iov[2];
+		int niov = 0;
+
+		if (!(revents & (EV_WRITE | EV_ERROR)))
+			return;
+		if (p->fsent < 2) {
+			iov[niov].iov_base = hdr + p->fsent;
+			iov[niov++].iov_len = 2 - p->fsent;
+			iov[niov].iov_base = p->pkt;
+			iov[niov++].iov_len = p->len;
+		} else {
+			iov[niov].iov_base = p->pkt + (p->fsent - 2);
+			iov[niov++].iov_len = p->len - (p->fsent - 2);
+		}
+		n = writev(p->ffd, iov, niov);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n < 0) {
+			fwd_next(p); /* refused, reset: the next recursor */
+			return;
+		}
+		p->fsent += (size_t)n;
+		if (p->fsent == 2 + p->len)
+			ev_set_events(ev, p->fwatch, EV_READ);
+		return;
+	}
+	if (p->fin == NULL)
+		p->fin = xmalloc(2 + 65535);
+	n = read(p->ffd, p->fin + p->fgot, 2 + 65535 - p->fgot);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		fwd_next(p); /* closed before a whole reply */
+		return;
+	}
+	p->fgot += (size_t)n;
+	if (p->fgot >= 2) {
+		size_t flen = ((size_t)p->fin[0] << 8) | p->fin[1];
+
+		if (p->fgot < 2 + flen)
+			return;
+		if (!fwd_reply(p, p->fin + 2, flen))
+			fwd_next(p);
+	}
 }
 
 static void fwd_timeout(struct ev *ev, void *arg)
@@ -349,31 +435,39 @@ static void fwd_timeout(struct ev *ev, void *arg)
 
 	(void)ev;
 	p->ftimer = 0;
-	p->s->st.recursor_failures++;
-	fwd_attempt_end(p);
-	fwd_try(p);
+	fwd_next(p);
 }
 
 /* The next recursor, sequential or from a random start (spec §1.10
- * recursor_strategy); SERVFAIL when all failed. Forwarded over UDP. */
+ * recursor_strategy), each given recursor_timeout; SERVFAIL when all
+ * failed. */
 static void fwd_try(struct parked *p)
 {
 	struct dnsd *s = p->s;
 
 	while (p->tried < s->nrec) {
 		size_t i = (p->first + p->tried++) % s->nrec;
-		int fd = socket(s->rec[i].ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int fd = socket(s->rec[i].ss_family,
+				(p->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 		if (fd < 0)
 			continue;
-		if (connect(fd, (struct sockaddr *)&s->rec[i], s->reclen[i]) != 0 ||
-		    send(fd, p->pkt, p->len, 0) != (ssize_t)p->len) {
+		if (connect(fd, (struct sockaddr *)&s->rec[i], s->reclen[i]) != 0 &&
+		    !(p->tcp && errno == EINPROGRESS)) {
 			close(fd);
 			s->st.recursor_failures++;
 			continue;
 		}
+		if (!p->tcp && send(fd, p->pkt, p->len, 0) != (ssize_t)p->len) {
+			close(fd);
+			s->st.recursor_failures++;
+			continue;
+		}
+		p->fsent = 0;
+		p->fgot = 0;
 		p->ffd = fd;
-		p->fwatch = ev_add_fd(s->d->ev, fd, EV_READ, fwd_readable, p);
+		p->fwatch = p->tcp ? ev_add_fd(s->d->ev, fd, EV_WRITE, fwd_tcp_io, p)
+				   : ev_add_fd(s->d->ev, fd, EV_READ, fwd_udp_readable, p);
 		if (p->fwatch < 0) {
 			close(fd);
 			p->ffd = -1;
@@ -886,6 +980,9 @@ static void dnsd_stats(struct daemon *d, struct msg_daemon_stats *out)
 	daemon_stat_add(out, "cache_fetches", 0, (double)cs->fetches);
 	daemon_stat_add(out, "cache_fetch_errors", 0, (double)cs->fetch_errors);
 	daemon_stat_add(out, "cache_invalidations", 0, (double)cs->invalidations);
+	daemon_stat_add(out, "cache_evictions", 0, (double)cs->evictions);
+	daemon_stat_add(out, "sub_probes", 0, (double)cs->probes);
+	daemon_stat_add(out, "sub_unlive", 0, (double)cs->unlive);
 }
 
 static const struct daemon_ops dnsd_ops = {

@@ -125,3 +125,22 @@ def test_reload_over_the_bus_reaches_every_daemon(dev):
         return all(re.search(r"%s\[\d+\]: configuration reloaded" % d, log) for d in DAEMONS)
     # The reply comes after every daemon answered, so no waiting is needed.
     assert count()
+
+
+def test_sub_probe_comes_back_on_the_pub(dev):
+    """msg.def SUB_PROBE: a daemon publishes the probe it is sent, with its epoch, so a
+    subscriber can prove its subscription live (what a SUB misses before it is connected
+    is lost without a trace). Probed until it arrives: the SUB connects asynchronously."""
+    from bus import Bus, Sub
+    for d in DAEMONS:
+        with Sub(dev.run_dir, publisher=d, types=["SUB_PROBE"]) as sub, \
+                Bus(dev.run_dir, peer=d, self_name="httpd") as b:
+            def probed(token=[0]):
+                token[0] += 1
+                kind, r = b.call("SUB_PROBE", token=1000 + token[0])
+                assert kind == "RESULT" and r["status"] == 200, (d, r)
+                return sub.wait(lambda n, f: f["token"] == 1000 + token[0], 0.1)
+            got = wait_for(probed, 10, "%s's probe on its PUB" % d)
+            _, fields = got
+            r = call(dev, d, "STATUS")
+            assert " epoch=%d " % fields["epoch"] in r.stdout, (d, r.stdout, fields)

@@ -1,9 +1,13 @@
 """test_dnsd.py: dnsd, the DNS interface (spec/dns-cli-gossip-raft.md §1), against a -dev
 agent whose catalog is filled through /v1/catalog/register, queried with dnspython over
 UDP and TCP. Readiness is polled (a query that gets any answer), never slept."""
+import os
+import shutil
+import signal
 import socket
-import threading
 import struct
+import subprocess
+import threading
 
 import dns.flags
 import dns.message
@@ -13,7 +17,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from agent import wait_for
+from agent import free_port, wait_for
 from httpfix import HttpAgent, register
 
 TIMEOUT = 2.0
@@ -171,41 +175,79 @@ def test_malformed_packets(agent):
     assert r.answer and r.answer[0].rdtype == dns.rdatatype.SOA
 
 
-class FakeRecursor(threading.Thread):
-    """A UDP DNS server answering every A query with 192.0.2.7 (a recursor stand-in)."""
+class FakeRecursor:
+    """A DNS server on UDP and TCP (one port) standing in for a recursor: answers every
+    A query with `address`, or every query with `rcode`; records the transports used."""
 
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.seen = 0
+    def __init__(self, address="192.0.2.7", rcode=None):
+        self.address, self.rcode = address, rcode
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.port = self.udp.getsockname()[1]
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(8)
+        self.seen = []
+        for fn in (self.serve_udp, self.serve_tcp):
+            threading.Thread(target=fn, daemon=True).start()
 
-    def run(self):
+    def reply(self, data, transport):
+        q = dns.message.from_wire(data)
+        self.seen.append((transport, q.question[0].name.to_text()))
+        r = dns.message.make_response(q)
+        r.flags |= dns.flags.RA
+        if self.rcode is not None:
+            r.set_rcode(self.rcode)
+        elif q.question[0].rdtype == dns.rdatatype.A:
+            r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A",
+                                                self.address))
+        return r.to_wire()
+
+    def serve_udp(self):
         while True:
             try:
-                data, peer = self.sock.recvfrom(4096)
+                data, peer = self.udp.recvfrom(4096)
             except OSError:
                 return
-            q = dns.message.from_wire(data)
-            r = dns.message.make_response(q)
-            r.flags |= dns.flags.RA
-            r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", "192.0.2.7"))
-            self.seen += 1
+            if not data:  # shut down
+                return
             try:
-                self.sock.sendto(r.to_wire(), peer)
+                self.udp.sendto(self.reply(data, "udp"), peer)
             except OSError:
                 return
 
+    def serve_tcp(self):
+        while True:
+            try:
+                c, _ = self.tcp.accept()
+            except OSError:
+                return
+            with c:
+                try:
+                    n = struct.unpack("!H", c.recv(2))[0]
+                    data = b""
+                    while len(data) < n:
+                        data += c.recv(n - len(data))
+                    w = self.reply(data, "tcp")
+                    c.sendall(struct.pack("!H", len(w)) + w)
+                except (OSError, struct.error, dns.exception.DNSException):
+                    pass
+
     def close(self):
-        self.sock.close()
+        for s in (self.udp, self.tcp):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
 
 
 @pytest.fixture(scope="module")
 def recursing():
-    rec = FakeRecursor()
-    rec.start()
-    a = HttpAgent(config={"recursors": ["127.0.0.1:%d" % rec.port],
+    bad = FakeRecursor(rcode=dns.rcode.SERVFAIL)
+    good = FakeRecursor()
+    a = HttpAgent(config={"recursors": ["127.0.0.1:%d" % bad.port, "127.0.0.1:%d" % good.port],
                           "dns_config": {"recursor_timeout": "300ms"}})
     try:
         a.boot()
@@ -217,26 +259,69 @@ def recursing():
             except (dns.exception.Timeout, OSError):
                 return None
         wait_for(answers, 20, "dnsd answering on %d" % a.dns_port)
-        a.recursor = rec
+        a.bad, a.good = bad, good
         yield a
     finally:
-        rec.close()
+        bad.close()
+        good.close()
         a.stop()
 
 
 def test_recursor_forwarding_then_servfail(recursing):
+    """Spec §1.9: sequential strategy, a SERVFAIL moves on to the next recursor, the
+    client's transport is kept, and SERVFAIL (RA set) once every recursor failed."""
     r = udp(recursing, "example.com.")
     assert r.rcode() == dns.rcode.NOERROR
     assert addrs(r) == ["192.0.2.7"]
+    assert ("udp", "example.com.") in recursing.bad.seen  # tried first, in list order
+    assert ("udp", "example.com.") in recursing.good.seen
     r = tcp(recursing, "www.example.org.")
     assert addrs(r) == ["192.0.2.7"]
-    assert recursing.recursor.seen >= 2
+    assert ("tcp", "www.example.org.") in recursing.good.seen
+    assert ("udp", "www.example.org.") not in recursing.good.seen
+    # a reverse lookup no node or service matches goes to the recursors too
+    r = udp(recursing, "7.2.0.192.in-addr.arpa.", "PTR")
+    assert ("udp", "7.2.0.192.in-addr.arpa.") in recursing.good.seen
     # local names still answered locally, with RA now that recursors exist
     r = udp(recursing, "consul.", "SOA")
     assert r.flags & dns.flags.RA and r.flags & dns.flags.AA
-    recursing.recursor.close()
-    r = udp(recursing, "example.net.")
-    assert r.rcode() == dns.rcode.SERVFAIL
+    recursing.good.close()
+    for fn in (udp, tcp):
+        r = fn(recursing, "example.net.")
+        assert r.rcode() == dns.rcode.SERVFAIL
+        assert r.flags & dns.flags.RA
+
+
+@pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="dnsmasq-base not installed")
+def test_forwarding_to_dnsmasq(tmp_path):
+    """A real recursor: dnsmasq answering example.test itself."""
+    port = free_port()
+    dm = subprocess.Popen(["dnsmasq", "--keep-in-foreground", "--port=%d" % port,
+                           "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+                           "--no-hosts", "--address=/example.test/192.0.2.55",
+                           "--pid-file=%s" % (tmp_path / "dm.pid"), "--user=root"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    a = HttpAgent(config={"recursors": ["127.0.0.1:%d" % port],
+                          "dns_config": {"recursor_timeout": "500ms"}})
+    try:
+        def dm_up():
+            try:
+                q = dns.message.make_query("example.test.", "A")
+                return dns.query.udp(q, "127.0.0.1", port=port, timeout=0.3)
+            except (dns.exception.Timeout, OSError):
+                assert dm.poll() is None, dm.stderr.read()
+                return None
+        wait_for(dm_up, 10, "dnsmasq on %d" % port)
+        a.boot()
+        a.dns_port = a.cfg["ports"]["dns"]
+        r = wait_for(lambda: (lambda r: r if r.rcode() == dns.rcode.NOERROR else None)(
+            udp(a, "www.example.test.")), 10, "dnsd forwarding to dnsmasq")
+        assert addrs(r) == ["192.0.2.55"] and r.flags & dns.flags.RA
+        assert addrs(tcp(a, "mail.example.test.")) == ["192.0.2.55"]
+    finally:
+        a.stop()
+        dm.terminate()
+        dm.wait(10)
 
 
 def dnsd_stats(agent):
@@ -269,3 +354,26 @@ def test_reload_keeps_answering(agent, http):
     r = udp(agent, "rl1.node.dc1.consul.")
     assert addrs(r) == ["10.7.5.1"]
     assert udp(agent, "nosuch.node.consul.").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_raftd_restart_refreshes_the_cache():
+    """A SUB loses what is published before it is (re)connected: after raftd restarts,
+    dnsd proves its subscription live again (msg.def SUB_PROBE) and drops what it had,
+    so a write right after the restart is seen, not served stale for DCACHE_MAX_AGE_MS."""
+    a = HttpAgent()
+    try:
+        a.boot()
+        a.dns_port = a.cfg["ports"]["dns"]
+        register(a.http, "rr1", address="10.7.6.1")
+        settle(a, "rr1.node.consul.", "A", lambda r: addrs(r) == ["10.7.6.1"], "rr1 A")
+        old = a.status()["raftd"]["pid"]
+        os.kill(int(old), signal.SIGKILL)
+        a.wait_state(lambda st: st["raftd"]["state"] == "ready" and st["raftd"]["pid"] != old,
+                     20, "raftd restarted")
+        a.wait_leader()
+        register(a.http, "rr1", address="10.7.6.2")  # at once: no wait for the SUB
+        settle(a, "rr1.node.consul.", "A", lambda r: addrs(r) == ["10.7.6.2"], "the new address")
+        st = dnsd_stats(a)
+        assert st["sub_probes"] >= 2
+    finally:
+        a.stop()
