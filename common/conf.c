@@ -252,7 +252,7 @@ static const struct conf_key conf_keys[] = {
 	K_U64("dns_config.soa.min_ttl", dns_config.soa.min_ttl, "0", 0, UINT32_MAX, K_RELOAD),
 	K_U64("dns_config.soa.refresh", dns_config.soa.refresh, "3600", 0, UINT32_MAX, K_RELOAD),
 	K_U64("dns_config.soa.retry", dns_config.soa.retry, "600", 0, UINT32_MAX, K_RELOAD),
-	K_INT("dns_config.udp_answer_limit", dns_config.udp_answer_limit, "3", 0, 65535, K_RELOAD),
+	K_INT("dns_config.udp_answer_limit", dns_config.udp_answer_limit, "3", 1, 65535, K_RELOAD),
 	K_BOOL("dns_config.use_cache", dns_config.use_cache, "false", K_RELOAD),
 	K_STR("domain", domain, "consul.", 0),
 	K_UNUSED("enable_acl_replication"),

@@ -138,6 +138,11 @@ def fill(http):
                  service={"Service": "big", "ID": "big%d" % i, "Port": 80})
     register(http, "db1", address="10.8.6.1",
              service={"Service": "db-main", "ID": "db-main", "Port": 5432})
+    register(http, "hs1", address="10.8.8.1",
+             service={"Service": "hsvc", "ID": "hsvc", "Address": "svc.example.com", "Port": 443})
+    for sid in ("dup1", "dup2"):  # same node, address and port: one answer
+        register(http, "d1", address="10.8.8.2",
+                 service={"Service": "dup", "ID": sid, "Port": 80})
     register(http, "o1", address="10.8.7.1",
              service={"Service": "other", "ID": "other", "Port": 1})
 
@@ -163,6 +168,7 @@ def tuned():
               "dns_config": {"node_ttl": "10s", "only_passing": True, "enable_truncate": True,
                              "udp_answer_limit": 2, "a_record_limit": 4,
                              "enable_additional_node_meta_txt": False,
+                             "disable_compression": True,
                              "service_ttl": {"*": "5s", "api": "30s", "db-*": "20s"},
                              "soa": {"min_ttl": 7, "refresh": 100, "retry": 20,
                                      "expire": 1000}}})
@@ -372,6 +378,23 @@ def test_srv_service_address_targets_addr(plain):
     assert addrs(r, dns.rdatatype.AAAA, "additional") == ["2001:db8::99"]
 
 
+def test_service_hostname_address(plain):
+    """§1.4: a service address that is a host name is the SRV target itself; A gives a
+    CNAME to it (§1.3)."""
+    (srv,) = rrs(ask(plain, "hsvc.service.consul.", "SRV"), dns.rdatatype.SRV)
+    assert (srv.port, srv.target.to_text()) == (443, "svc.example.com.")
+    (cname,) = rrs(ask(plain, "hsvc.service.consul."), dns.rdatatype.CNAME)
+    assert cname.target.to_text() == "svc.example.com."
+
+
+def test_duplicates_suppressed_and_any(plain):
+    r = ask(plain, "dup.service.consul.", "SRV")
+    assert len(rrs(r, dns.rdatatype.SRV)) == 1
+    assert addrs(ask(plain, "dup.service.consul.")) == ["10.8.8.2"]
+    r = ask(plain, "api.service.consul.", "ANY", tcp=True)
+    assert addrs(r) == API  # ANY for a service: its A records
+
+
 def test_addr_lookups(plain):
     r = ask(plain, "0a080101.addr.dc1.consul.")
     assert addrs(r) == ["10.8.1.1"] or addrs(r, section="additional") == ["10.8.1.1"]
@@ -509,6 +532,17 @@ def test_no_meta_txt_in_additional(tuned):
     r = ask(tuned, "n1.node.consul.")
     assert not rrs(r, dns.rdatatype.TXT, "additional")
     assert len(rrs(ask(tuned, "n1.node.consul.", "TXT"), dns.rdatatype.TXT)) == 2
+
+
+def test_disable_compression(tuned, plain):
+    q = dns.message.make_query("api.service.consul.", "A")
+    full = b"\x03api\x07service\x06consul\x00"
+    wire = raw(tuned, q.to_wire(), tcp=True)
+    n = len(rrs(dns.message.from_wire(wire), dns.rdatatype.A))
+    assert n == 4
+    # every owner name written out in full: the question's and the n answers'
+    assert wire.count(full) == 1 + n
+    assert raw(plain, q.to_wire(), tcp=True).count(full) == 1  # compressed by default
 
 
 def test_alt_domain(tuned):
