@@ -706,6 +706,7 @@ static int dns_ans_build(struct dns_answerer *a, enum dns_answer_result *res)
 	char s1[DNS_ANSWER_TEXT], s2[DNS_ANSWER_TEXT];
 	size_t kind_at;
 	const char *kind = NULL;
+	bool apex;
 
 	if (dns_name_has_suffix(qn, &a->domain)) {
 		a->rdomain = &a->domain;
@@ -727,14 +728,25 @@ static int dns_ans_build(struct dns_answerer *a, enum dns_answer_result *res)
 		return 0;
 	}
 	a->aa = true;
+	apex = qn->len == a->rdomain->len;
 	/* Consul answers SOA and NS for any name of its domain with the
-	 * apex records (agent/dns.go handleQuery). */
-	if (a->q.qtype == DNS_T_SOA) {
+	 * apex records (agent/dns.go handleQuery). ANY at the apex gets the
+	 * SOA answer too: a non-empty subset, as RFC 8482 §4.2 allows. */
+	if (a->q.qtype == DNS_T_SOA || (apex && a->q.qtype == DNS_T_ANY)) {
 		dns_ans_soa(a, DNS_SEC_AN);
 		return dns_ans_ns(a, DNS_SEC_NS);
 	}
 	if (a->q.qtype == DNS_T_NS)
 		return dns_ans_ns(a, DNS_SEC_AN);
+	/* The apex exists (it holds the SOA and NS): another type there is
+	 * NODATA (spec §1.7 "name exists but no record of that type"), not
+	 * NXDOMAIN, which by RFC 8020 denies every name below the domain.
+	 * Consul says NXDOMAIN here (hashicorp/consul#1906); dnsviz warns
+	 * INCONSISTENT_NXDOMAIN for it. */
+	if (apex) {
+		dns_ans_nodata(a);
+		return 0;
+	}
 	if (!dns_ans_split(a, a->rdomain->len)) {
 		dns_ans_nxdomain(a);
 		return 0;

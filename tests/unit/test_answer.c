@@ -324,10 +324,9 @@ static void assert_soa_authority(const struct reply *r, const char *domain)
 START_TEST(test_nxdomain_rows)
 {
 	static const char *const names[] = {
-		"nosuch.service.consul.", "dead.service.consul.", "nosuch.node.consul.", "consul.",
-		"foo.consul.", "web.service.dc2.consul.", "web.service.dc2.dc.consul.", "geo.query.consul.",
-		"web.connect.consul.", "web.service.x.peer.consul.", "zz.addr.dc1.consul.", "7f00000g.addr.consul.",
-		"_web.consul.",
+		"nosuch.service.consul.", "dead.service.consul.", "nosuch.node.consul.", "foo.consul.",
+		"web.service.dc2.consul.", "web.service.dc2.dc.consul.", "geo.query.consul.", "web.connect.consul.",
+		"web.service.x.peer.consul.", "zz.addr.dc1.consul.", "7f00000g.addr.consul.", "_web.consul.",
 	};
 
 	conf_reset();
@@ -364,6 +363,25 @@ START_TEST(test_nodata_rows)
 	r = ask(a, "n6.node.consul.", DNS_T_A, NULL);
 	ck_assert_uint_eq(RCODE(r), DNS_R_NOERROR);
 	assert_soa_authority(&r, "consul.");
+	done(&r);
+	/* The apex exists (SOA, NS): other types are NODATA, not NXDOMAIN,
+	 * which would deny every name below it (RFC 8020); dnsviz flagged
+	 * INCONSISTENT_NXDOMAIN for consul. A/CNAME/DNSKEY. */
+	static const uint16_t apex_types[] = {DNS_T_A, DNS_T_AAAA, DNS_T_CNAME, DNS_T_TXT, 48 /* DNSKEY */};
+	for (size_t i = 0; i < sizeof apex_types / sizeof apex_types[0]; i++) {
+		r = ask(a, "consul.", apex_types[i], NULL);
+		ck_assert_msg(RCODE(r) == DNS_R_NOERROR, "consul. type %u: rcode %u", apex_types[i], RCODE(r));
+		ck_assert(r.flags & DNS_F_AA);
+		ck_assert_uint_eq(r.sec_n[0], 0);
+		assert_soa_authority(&r, "consul.");
+		done(&r);
+	}
+	/* ANY at the apex: the SOA, with the NS set in authority (RFC 8482 §4.2). */
+	r = ask(a, "CONSUL.", DNS_T_ANY, NULL);
+	ck_assert_uint_eq(RCODE(r), DNS_R_NOERROR);
+	ck_assert_uint_eq(r.sec_n[0], 1);
+	ck_assert_ptr_nonnull(find(&r, 0, DNS_T_SOA, NULL));
+	ck_assert_uint_eq(count(&r, 1, DNS_T_NS), 2); /* s1, s2; bad_name is skipped */
 	done(&r);
 	/* A node and a type nodes never have: empty NOERROR, no SOA (§1.3). */
 	r = ask(a, "n1.node.consul.", DNS_T_SRV, NULL);
