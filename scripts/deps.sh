@@ -13,11 +13,11 @@ golang-go golang-github-armon-consul-api-dev
 protobuf-compiler golang-goprotobuf-dev golang-google-grpc-dev
 serf
 python3-grpcio openssl
-bind9-dnsutils knot-dnsutils dnsmasq-base unbound haproxy dnsviz" # serf: the real peer of gossipd in tests/integration/test_gossip_serf.py;
+bind9-dnsutils knot-dnsutils dnsmasq-base unbound haproxy dnsviz bind9 bind9-utils" # serf: the real peer of gossipd in tests/integration/test_gossip_serf.py;
 # python3-grpcio and openssl: the gRPC health and TLS servers of tests/unit/test_probe.c;
 # protoc + Go protobuf/gRPC: ../shared/acceptance/hello/build.sh (the walkthrough of
 # tests/integration/test_hello_walkthrough.py) builds offline from these alone;
-# dig, kdig, dnsmasq, unbound, HAProxy and dnsviz: the real DNS clients, recursor
+# dig, kdig, dnsmasq, unbound, HAProxy and dnsviz (its -N runs a named: bind9): the real DNS clients, recursor
 # and resolvers of tests/integration/test_dnsd.py and test_dns_resolvers.py.
 # make bench: the real peers the benchmarks compare against.
 if [ "${BENCH:-}" = 1 ]; then
