@@ -8,6 +8,7 @@
 
 #include "daemon.h"
 #include "omap.h"
+#include "peer.h"
 #include "fsm.h"
 #include "raft.h"
 #include "store.h"
@@ -22,6 +23,9 @@
 #define RAFTD_SESSION_TTL_MAX 86400000ull /* 24 h */
 #define RAFTD_TOMB_QUEUE_MAX  1024        /* pending tombstone reaps (coalesced) */
 #define RAFTD_FAIL_GRACE_MS   100         /* replies drain before a storage-failure exit */
+#define RAFTD_HELD_MAX        4096        /* requests waiting for a leader */
+#define RAFTD_HOLD_MS         7000        /* Consul's rpc_hold_timeout */
+#define RAFTD_HOLD_RETRY_MS   100
 
 /* A proposal waiting for its entry to be applied. */
 struct raftd_pending {
@@ -46,6 +50,16 @@ struct raftd_waiter {
 
 struct raftd_tomb {
 	uint64_t due_ms, index;
+};
+
+/* A request waiting for a leader (or a server) to forward it to: Consul
+ * holds it up to rpc_hold_timeout, then answers "No cluster leader". */
+struct raftd_held {
+	struct raftd_held *next;
+	struct ipc_from from;
+	struct msg req;
+	uint64_t hops;
+	uint64_t deadline_ms;
 };
 
 struct raftd {
@@ -79,17 +93,30 @@ struct raftd {
 
 	struct omap *sess; /* session id -> its TTL timer (the leader's) */
 
+	struct peer *peer; /* the other servers, over ports.server */
+	struct raftd_held *held;
+	size_t n_held;
+	uint64_t hold_timer;
+
 	struct raftd_tomb tombs[RAFTD_TOMB_QUEUE_MAX];
 	size_t tomb_head, tomb_n;
 
 	/* counters for STATS */
 	uint64_t proposals, applied_entries, reads_served, blocked_woken, blocked_timeouts,
-	    lock_delay_refusals, sessions_expired;
+	    lock_delay_refusals, sessions_expired, forwarded, held_expired, snapshots_installed;
 };
 
 int raftd_start(struct raftd *rd, struct daemon *d);
 void raftd_stop(struct raftd *rd);
 bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m);
+/* A request another raftd forwarded (peer.c): as raftd_request(). */
+bool raftd_serve_forwarded(struct raftd *rd, const struct ipc_from *from, struct msg *m,
+                           uint64_t hops);
+int raftd_reply(struct raftd *rd, const struct ipc_from *from, struct msg *reply);
+void raftd_reply_result(struct raftd *rd, const struct ipc_from *from, unsigned status,
+                        const char *error);
+/* Runs the ready loop soon (after a message stepped into the core). */
+void raftd_poke(struct raftd *rd);
 void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out);
 
 #endif

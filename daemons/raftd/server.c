@@ -35,6 +35,7 @@
  */
 
 static void raftd_kick(struct raftd *rd);
+static void raftd_hold_sweep(struct ev *ev, void *arg);
 static void raftd_serve_read(struct raftd *rd, struct raftd_waiter *w);
 
 static uint64_t raftd_now(const struct raftd *rd)
@@ -43,6 +44,28 @@ static uint64_t raftd_now(const struct raftd *rd)
 }
 
 /* --- replies --------------------------------------------------------------- */
+
+/* Every reply goes through here: a request that came from another raftd
+ * (from->name "@<route>", peer.c) is answered over 8300, a local one on
+ * the bus. */
+int raftd_reply(struct raftd *rd, const struct ipc_from *from, struct msg *reply)
+{
+	if (from->name[0] == '@')
+		return rd->peer ? peer_reply(rd->peer, from, reply) : -1;
+	return ipc_reply(rd->d->rpc, from, reply);
+}
+
+void raftd_reply_result(struct raftd *rd, const struct ipc_from *from, unsigned status,
+                        const char *error)
+{
+	struct msg r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = MSG_RESULT;
+	r.u.result.status = status;
+	r.u.result.error = (char *)(error ? error : "");
+	raftd_reply(rd, from, &r);
+}
 
 static void raftd_result(struct raftd *rd, const struct ipc_from *from, unsigned status,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -56,7 +79,7 @@ static void raftd_result(struct raftd *rd, const struct ipc_from *from, unsigned
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	ipc_reply_result(rd->d->rpc, from, status, text);
+	raftd_reply_result(rd, from, status, text);
 }
 
 /* The meta of every read reply (spec §1.5, §1.9). */
@@ -165,7 +188,7 @@ static void raftd_pending_fail_all(struct raftd *rd, unsigned status, const char
 
 	while ((p = raftd_pending_front(rd)) != NULL) {
 		if (!p->internal)
-			ipc_reply_result(rd->d->rpc, &p->from, status, err);
+			raftd_reply_result(rd, &p->from, status, err);
 		raftd_pending_pop(rd);
 	}
 }
@@ -387,7 +410,7 @@ static bool raftd_txn_lock_delayed(struct raftd *rd, const struct ipc_from *from
 		r.u.txn_reply.errors = (struct msg_txn_error_list){&err, 1};
 		raftd_fill_meta(rd, &r.u.txn_reply.meta, 0);
 		rd->lock_delay_refusals++;
-		ipc_reply(rd->d->rpc, from, &r);
+		raftd_reply(rd, from, &r);
 		return true;
 	}
 	return false;
@@ -430,7 +453,7 @@ static void raftd_write(struct raftd *rd, const struct ipc_from *from, struct ms
 			r.u.write_reply.index = raft_applied(rd->raft);
 			r.u.write_reply.ok = false;
 			rd->lock_delay_refusals++;
-			ipc_reply(rd->d->rpc, from, &r);
+			raftd_reply(rd, from, &r);
 			return;
 		}
 		break;
@@ -497,12 +520,12 @@ static void raftd_renew(struct raftd *rd, const struct ipc_from *from, struct ms
 	q.type = MSG_SESSION_QUERY;
 	q.u.session_query.id = (char *)id;
 	if (fsm_query(rd->fsm, &q, &r, NULL) != 0) {
-		ipc_reply(rd->d->rpc, from, &r);
+		raftd_reply(rd, from, &r);
 		msg_free(&r);
 		return;
 	}
 	raftd_fill_meta(rd, &r.u.sessions_reply.meta, 0);
-	ipc_reply(rd->d->rpc, from, &r);
+	raftd_reply(rd, from, &r);
 	msg_free(&r);
 }
 
@@ -616,8 +639,8 @@ static void raftd_raft_config(struct raftd *rd, struct msg *reply)
 	memset(reply, 0, sizeof(*reply));
 	reply->type = MSG_RAFT_CONFIG_REPLY;
 	r->meta.index = rd->raft ? raft_applied(rd->raft) : 0;
-	r->leader_addr =
-	    xstrdup(rd->leader != RAFT_NONE && rd->leader == rd->id ? rd->self_addr : "");
+	/* a follower names its leader too: its address is in the configuration */
+	r->leader_addr = xstrdup(rd->leader != RAFT_NONE ? raftd_member_addr(rd, rd->leader) : "");
 	if (c == NULL || c->n == 0)
 		return;
 	r->servers.v = xcalloc(c->n, sizeof(*r->servers.v));
@@ -724,7 +747,7 @@ static bool raftd_run_read(struct raftd *rd, struct raftd_waiter *w)
 	if (w->req.type == MSG_RAFT_CONFIG) {
 		raftd_raft_config(rd, &reply);
 	} else if (fsm_query(rd->fsm, &w->req, &reply, &ws) != 0) {
-		ipc_reply(rd->d->rpc, &w->from, &reply);
+		raftd_reply(rd, &w->from, &reply);
 		msg_free(&reply);
 		fsm_watchset_fini(&ws);
 		raftd_waiter_free(rd, w);
@@ -764,7 +787,7 @@ static bool raftd_run_read(struct raftd *rd, struct raftd_waiter *w)
 	fsm_watchset_fini(&ws);
 	if (meta != NULL)
 		raftd_fill_meta(rd, meta, raftd_effective(q));
-	ipc_reply(rd->d->rpc, &w->from, &reply);
+	raftd_reply(rd, &w->from, &reply);
 	msg_free(&reply);
 	rd->reads_served++;
 	raftd_waiter_free(rd, w);
@@ -877,7 +900,7 @@ static void raftd_fail_reads(struct raftd *rd, const char *err)
 
 		raftd_list_del(&rd->reads, w);
 		rd->n_reads--;
-		ipc_reply_result(rd->d->rpc, &w->from, 500, err);
+		raftd_reply_result(rd, &w->from, 500, err);
 		raftd_waiter_free(rd, w);
 	}
 }
@@ -1027,7 +1050,7 @@ static void raftd_apply(struct raftd *rd, const struct raft_entry *e, size_t n)
 		while ((p = raftd_pending_front(rd)) != NULL && p->index <= e[i].index) {
 			if (!p->internal) {
 				if (p->index == e[i].index && p->term == e[i].term && have_reply)
-					ipc_reply(rd->d->rpc, &p->from, &reply);
+					raftd_reply(rd, &p->from, &reply);
 				else if (p->index == e[i].index && p->term == e[i].term)
 					raftd_result(rd, &p->from, 500,
 					             "entry %" PRIu64 " not applied", e[i].index);
@@ -1137,14 +1160,84 @@ static void raftd_on_soft(struct raftd *rd, const struct raft_soft_state *ss)
 	ev.u.leader_change.known_leader = rd->leader != RAFT_NONE;
 	ev.u.leader_change.leader_addr = rd->is_leader ? rd->self_addr : "";
 	ipc_publish(rd->d->pub, &ev);
+	/* inside the ready loop: the held requests go once it is over */
+	if (rd->held != NULL && rd->leader != RAFT_NONE) {
+		if (rd->hold_timer)
+			ev_timer_del(rd->d->ev, rd->hold_timer);
+		rd->hold_timer = ev_timer_add(rd->d->ev, 0, raftd_hold_sweep, rd);
+	}
 }
 
 /* --- the ready loop -------------------------------------------------------- */
+
+/* A snapshot the leader streamed (peer.c put it in a file, whole and
+ * synced): the store takes its state, the log behind it goes, and the fsm
+ * is reloaded from the store; every watcher wakes (anything may have
+ * changed). */
+static int raftd_install_snapshot(struct raftd *rd, const struct raft_snapshot *snap)
+{
+	const char *path = peer_incoming_snapshot(rd->peer, snap->index);
+	struct fsm *f;
+	uint64_t bad = 0;
+	static const char *const all[] = {"nodes", "services", "checks", "kvs", "sessions"};
+
+	if (path == NULL) {
+		log_warnx("snapshot %" PRIu64 ": no file received for it", snap->index);
+		raftd_storage_failed(rd, "snapshot install (no file)");
+		return -1;
+	}
+	if (store_snapshot_restore(rd->store, path) != 0) {
+		log_warnx("snapshot %" PRIu64 ": %s", snap->index, store_error(rd->store));
+		raftd_storage_failed(rd, "snapshot install");
+		return -1;
+	}
+	peer_incoming_snapshot_done(rd->peer);
+	f = fsm_new();
+	if (f == NULL || store_load(rd->store, f, &bad) != 0 || bad > 0) {
+		fsm_free(f);
+		raftd_storage_failed(rd, "snapshot load");
+		return -1;
+	}
+	fsm_free(rd->fsm);
+	rd->fsm = f;
+	fsm_changes_clear(rd->fsm);
+	rd->snapshots_installed++;
+	log_info("installed snapshot %" PRIu64 " (term %" PRIu64 ")", snap->index, snap->term);
+	{
+		/* every blocked read re-runs: it answers if what it reads
+		 * moved past its index, else it blocks again */
+		struct raftd_waiter *list = rd->blocked, *w, *next;
+		struct msg ev;
+
+		rd->blocked = NULL;
+		rd->n_blocked = 0;
+		for (w = list; w != NULL; w = next) {
+			next = w->next;
+			w->prev = w->next = NULL;
+			watch_remove(rd->watch, &w->w);
+			if (w->timer) {
+				ev_timer_del(rd->d->ev, w->timer);
+				w->timer = 0;
+			}
+			raftd_serve_read(rd, w);
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.type = MSG_INDEX_BUMP;
+		ev.u.index_bump.epoch = rd->d->epoch;
+		ev.u.index_bump.index = snap->index;
+		ev.u.index_bump.tables.v = (char **)all;
+		ev.u.index_bump.tables.n = 5;
+		ipc_publish(rd->d->pub, &ev);
+	}
+	return 0;
+}
 
 static void raftd_process_ready(struct raftd *rd)
 {
 	struct raft_ready r;
 
+	if (rd->peer != NULL)
+		peer_apply_reports(rd->peer);
 	while (!rd->failed && raft_has_ready(rd->raft)) {
 		raft_ready(rd->raft, &r);
 		if (r.soft_changed)
@@ -1156,13 +1249,10 @@ static void raftd_process_ready(struct raftd *rd)
 				return; /* no advance: nothing of this ready happened */
 			}
 		}
-		if (r.snapshot != NULL)
-			log_warnx("snapshot %" PRIu64 " from the leader: installing snapshots "
-			          "needs the Cluster transport",
-			          r.snapshot->index);
-		if (r.n_msgs > 0)
-			log_debug("%zu raft messages dropped: no transport between servers yet",
-			          r.n_msgs);
+		if (r.snapshot != NULL && raftd_install_snapshot(rd, r.snapshot) != 0)
+			return; /* the storage failed: nothing of this ready happened */
+		for (size_t i = 0; i < r.n_msgs; i++)
+			peer_send_raft(rd->peer, &r.msgs[i]);
 		if (r.n_committed > 0)
 			raftd_apply(rd, r.committed, r.n_committed);
 		for (size_t i = 0; i < r.n_reads; i++) {
@@ -1193,6 +1283,11 @@ static void raftd_on_kick(struct ev *ev, void *arg)
 	(void)ev;
 	rd->kick_timer = 0;
 	raftd_process_ready(rd);
+}
+
+void raftd_poke(struct raftd *rd)
+{
+	raftd_kick(rd);
 }
 
 static void raftd_kick(struct raftd *rd)
@@ -1437,6 +1532,9 @@ int raftd_start(struct raftd *rd, struct daemon *d)
 		                              raftd_on_snapshot, rd);
 	}
 	rd->tomb_timer = ev_timer_add(d->ev, 1000, raftd_on_tomb, rd);
+	rd->peer = peer_new(rd);
+	if (rd->peer == NULL)
+		return -1;
 	raftd_process_ready(rd);
 	return 0;
 }
@@ -1457,6 +1555,18 @@ void raftd_stop(struct raftd *rd)
 	raftd_sess_disarm_all(rd);
 	omap_free(rd->sess);
 	free(rd->pend);
+	if (rd->hold_timer)
+		ev_timer_del(rd->d->ev, rd->hold_timer);
+	while (rd->held != NULL) {
+		struct raftd_held *h = rd->held;
+
+		rd->held = h->next;
+		raftd_result(rd, &h->from, 503, "raftd: stopping");
+		msg_free(&h->req);
+		free(h);
+	}
+	peer_free(rd->peer); /* forwards in flight: their callers' deadlines answer */
+	rd->peer = NULL;
 	raft_free(rd->raft);
 	watch_free(rd->watch);
 	fsm_free(rd->fsm);
@@ -1465,25 +1575,121 @@ void raftd_stop(struct raftd *rd)
 
 /* --- the dispatch of bus requests ------------------------------------------ */
 
-bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
+/* The address of the raftd a request goes to when this one cannot answer
+ * it: the leader's for a follower; NULL when none is known (yet). */
+static const char *raftd_leader_addr(const struct raftd *rd)
 {
-	/* A read is a request that carries query options; a write is what the
-	 * fsm applies, except the reaps only raftd itself proposes. */
+	const struct raft_member *m;
+
+	if (rd->raft == NULL || rd->leader == RAFT_NONE || rd->is_leader)
+		return NULL;
+	m = raft_conf_find(raft_conf_latest(rd->raft), rd->leader);
+	return m != NULL && m->addr[0] != '\0' ? m->addr : NULL;
+}
+
+/* Whether this server answers m itself: every write, renew and peer
+ * removal goes to the leader, and so do default and consistent reads
+ * (spec §5.5); a stale read is served by any server. */
+static bool raftd_local(const struct raftd *rd, const struct msg *m, bool is_read)
+{
+	if (rd->is_leader)
+		return true;
+	if (is_read)
+		return raftd_effective(raftd_req_opts(m)) == 1;
+	return false;
+}
+
+static void raftd_hold_sweep(struct ev *ev, void *arg);
+static void raftd_dispatch(struct raftd *rd, const struct ipc_from *from, struct msg *m,
+                           uint64_t hops);
+
+/* Holds a request until a leader is known, up to rpc_hold_timeout. */
+static void raftd_hold(struct raftd *rd, const struct ipc_from *from, struct msg *m, uint64_t hops)
+{
+	struct raftd_held *h;
+
+	if (rd->n_held >= RAFTD_HELD_MAX) {
+		raftd_result(rd, from, 500, "No cluster leader");
+		return;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->from = *from;
+	h->req = *m; /* stolen: the caller's copy is zeroed */
+	memset(m, 0, sizeof(*m));
+	h->hops = hops;
+	h->deadline_ms = raftd_now(rd) + RAFTD_HOLD_MS;
+	h->next = rd->held;
+	rd->held = h;
+	rd->n_held++;
+	if (rd->hold_timer == 0)
+		rd->hold_timer = ev_timer_add(rd->d->ev, RAFTD_HOLD_RETRY_MS, raftd_hold_sweep, rd);
+}
+
+/* Retries the held requests (a leader may be known now); those past
+ * their hold time get Consul's answer. */
+static void raftd_hold_retry(struct raftd *rd)
+{
+	struct raftd_held *list = rd->held, *h, *next;
+	uint64_t now = raftd_now(rd);
+
+	rd->held = NULL;
+	rd->n_held = 0;
+	for (h = list; h != NULL; h = next) {
+		next = h->next;
+		if (now >= h->deadline_ms) {
+			rd->held_expired++;
+			raftd_result(rd, &h->from, 500, "No cluster leader");
+		} else if (rd->is_leader || raftd_leader_addr(rd) != NULL) {
+			raftd_dispatch(rd, &h->from, &h->req, h->hops);
+		} else {
+			h->next = rd->held;
+			rd->held = h;
+			rd->n_held++;
+			continue;
+		}
+		msg_free(&h->req);
+		free(h);
+	}
+}
+
+static void raftd_hold_sweep(struct ev *ev, void *arg)
+{
+	struct raftd *rd = arg;
+
+	rd->hold_timer = 0;
+	raftd_hold_retry(rd);
+	if (rd->held != NULL)
+		rd->hold_timer = ev_timer_add(ev, RAFTD_HOLD_RETRY_MS, raftd_hold_sweep, rd);
+}
+
+static void raftd_dispatch(struct raftd *rd, const struct ipc_from *from, struct msg *m,
+                           uint64_t hops)
+{
 	bool is_write = fsm_is_write(m) && m->type != MSG_TOMBSTONE_REAP;
 	bool is_read = !is_write && raftd_req_opts(m) != NULL;
 
-	if (!is_read && !is_write && m->type != MSG_SESSION_RENEW &&
-	    m->type != MSG_RAFT_REMOVE_PEER)
-		return false;
-	if (!rd->server) {
-		raftd_result(rd, from, 503,
-		             "raftd: this agent is a client; forwarding to the servers is not "
-		             "built yet");
-		return true;
-	}
 	if (rd->failed) {
 		raftd_result(rd, from, 503, "raftd: storage failed, restarting");
-		return true;
+		return;
+	}
+	if (!raftd_local(rd, m, is_read)) {
+		const char *addr = raftd_leader_addr(rd);
+		const struct msg_query_opts *q = is_read ? raftd_req_opts(m) : NULL;
+
+		if (addr == NULL) {
+			raftd_hold(rd, from, m, hops);
+			return;
+		}
+		if (peer_forward(rd->peer, addr, from, m, hops,
+		                 q && q->min_index ? (q->wait_ms ? q->wait_ms
+		                                                 : RAFTD_WAIT_DEFAULT_MS)
+		                                   : 0) != 0) {
+			raftd_result(rd, from, 500, "rpc error: cannot forward to the leader at %s",
+			             addr);
+			return;
+		}
+		rd->forwarded++;
+		return;
 	}
 	if (m->type == MSG_RAFT_REMOVE_PEER)
 		raftd_remove_peer(rd, from, m);
@@ -1493,6 +1699,38 @@ bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
 		raftd_read(rd, from, m);
 	else
 		raftd_write(rd, from, m);
+}
+
+static bool raftd_handles(const struct msg *m)
+{
+	/* A read is a request that carries query options; a write is what the
+	 * fsm applies, except the reaps only raftd itself proposes. */
+	bool is_write = fsm_is_write(m) && m->type != MSG_TOMBSTONE_REAP;
+
+	return is_write || raftd_req_opts(m) != NULL || m->type == MSG_SESSION_RENEW ||
+	       m->type == MSG_RAFT_REMOVE_PEER;
+}
+
+bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
+{
+	if (!raftd_handles(m))
+		return false;
+	if (!rd->server) {
+		raftd_result(rd, from, 503,
+		             "raftd: this agent is a client; forwarding to the servers is not "
+		             "built yet");
+		return true;
+	}
+	raftd_dispatch(rd, from, m, 0);
+	return true;
+}
+
+bool raftd_serve_forwarded(struct raftd *rd, const struct ipc_from *from, struct msg *m,
+                           uint64_t hops)
+{
+	if (!raftd_handles(m) || !rd->server)
+		return false;
+	raftd_dispatch(rd, from, m, hops);
 	return true;
 }
 
@@ -1525,4 +1763,20 @@ void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out)
 	daemon_stat_add(out, "lock_delay_refusals", 1, (double)rd->lock_delay_refusals);
 	daemon_stat_add(out, "sessions_expired", 1, (double)rd->sessions_expired);
 	daemon_stat_add(out, "session_timers", 0, (double)omap_count(rd->sess));
+	daemon_stat_add(out, "forwarded", 1, (double)rd->forwarded);
+	daemon_stat_add(out, "held", 0, (double)rd->n_held);
+	daemon_stat_add(out, "held_expired", 1, (double)rd->held_expired);
+	daemon_stat_add(out, "snapshots_installed", 1, (double)rd->snapshots_installed);
+	if (rd->peer != NULL) {
+		const struct peer_stats *ps = peer_stats(rd->peer);
+
+		daemon_stat_add(out, "peer_sent", 1, (double)ps->sent);
+		daemon_stat_add(out, "peer_send_dropped", 1, (double)ps->send_dropped);
+		daemon_stat_add(out, "peer_received", 1, (double)ps->received);
+		daemon_stat_add(out, "peer_bad", 1, (double)ps->bad);
+		daemon_stat_add(out, "peer_forwards_served", 1, (double)ps->forwards_served);
+		daemon_stat_add(out, "peer_forward_timeouts", 1, (double)ps->forward_timeouts);
+		daemon_stat_add(out, "peer_snaps_sent", 1, (double)ps->snaps_sent);
+		daemon_stat_add(out, "peer_snaps_received", 1, (double)ps->snaps_received);
+	}
 }
