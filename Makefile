@@ -71,6 +71,9 @@ SHIM_LIBS   := $(SHIM_SRC:tests/fault/%.c=$(B)/tests/lib%.so)
 
 # Per-test extra objects (modules that live in a daemon's folder).
 TEST_raft_OBJS := $(filter %/raft.o,$(call daemon_obj,raftd))
+# raft_conf_decode(): the configurations raftd's log and store hold.
+FUZZ_raftconf_OBJS := $(TEST_raft_OBJS)
+FUZZ_raftconf_SRC := daemons/raftd/raft.c
 # raftd's state machine and store (RocksDB only where the store is linked).
 FSM_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard daemons/raftd/fsm.c daemons/raftd/fsm_*.c))
 TEST_fsm_OBJS := $(FSM_OBJS)

@@ -206,25 +206,75 @@ static uint32_t conf_voters(const struct raft_conf *c)
 	return v;
 }
 
-int raft_conf_apply_op(struct raft_conf *c, enum raft_conf_op op, uint64_t id)
+/* The address is NUL-terminated within RAFT_ADDR_MAX. */
+static bool addr_is_valid(const char *addr)
+{
+	return memchr(addr, '\0', RAFT_ADDR_MAX) != NULL;
+}
+
+/* What raft_conf_decode() accepts, so that a configuration that encodes also decodes. */
+static bool conf_is_valid(const struct raft_conf *c)
+{
+	if (c->n > RAFT_MEMBERS_MAX)
+		return false;
+	for (uint32_t i = 0; i < c->n; i++) {
+		if (c->m[i].id == RAFT_NONE || !addr_is_valid(c->m[i].addr))
+			return false;
+		for (uint32_t k = 0; k < i; k++)
+			if (c->m[k].id == c->m[i].id)
+				return false;
+	}
+	return true;
+}
+
+static void member_set_addr(struct raft_member *m, const char *addr, size_t len)
+{
+	memset(m->addr, 0, sizeof(m->addr)); /* equal configurations are equal bytes */
+	memcpy(m->addr, addr, len);
+}
+
+int raft_conf_apply_op(struct raft_conf *c, enum raft_conf_op op, uint64_t id, const char *addr)
 {
 	struct raft_member *m = (struct raft_member *)raft_conf_find(c, id);
+	size_t len = 0;
 	if (id == RAFT_NONE)
 		return -1;
+	if (op == RAFT_CONF_ADD_VOTER || op == RAFT_CONF_ADD_NONVOTER) {
+		assert(addr != NULL);
+		len = strnlen(addr, RAFT_ADDR_MAX);
+		if (len == RAFT_ADDR_MAX)
+			return -1;
+		/*
+		 * hashicorp/raft's checkConfiguration refuses two servers at one address; Consul
+		 * removes the server that held it first (leader.go, joinConsulServer). Unknown ("")
+		 * addresses, as earlier stores hold, are not compared.
+		 */
+		for (uint32_t i = 0; len > 0 && i < c->n; i++)
+			if (&c->m[i] != m && strcmp(c->m[i].addr, addr) == 0)
+				return -1;
+	}
 	switch (op) {
 	case RAFT_CONF_ADD_VOTER:
 	case RAFT_CONF_ADD_NONVOTER:
 		if (m != NULL) {
-			/* hashicorp/raft's AddVoter promotes an existing non-voter */
-			if (op == RAFT_CONF_ADD_NONVOTER || m->voter)
+			/*
+			 * hashicorp/raft's nextConfiguration: AddVoter of a server already there
+			 * makes it a voter at the given address; AddNonvoter only moves it (a voter
+			 * stays one). Unlike hashicorp, a change that changes nothing is refused:
+			 * it would hold up the next change until committed, for nothing.
+			 */
+			bool voter = m->voter || op == RAFT_CONF_ADD_VOTER;
+			if (voter == m->voter && strcmp(m->addr, addr) == 0)
 				return -1;
-			m->voter = true;
+			m->voter = voter;
+			member_set_addr(m, addr, len);
 			return 0;
 		}
 		if (c->n == RAFT_MEMBERS_MAX)
 			return -1;
 		c->m[c->n].id = id;
 		c->m[c->n].voter = op == RAFT_CONF_ADD_VOTER;
+		member_set_addr(&c->m[c->n], addr, len);
 		c->n++;
 		return 0;
 	case RAFT_CONF_PROMOTE:
@@ -236,47 +286,113 @@ int raft_conf_apply_op(struct raft_conf *c, enum raft_conf_op op, uint64_t id)
 		if (m == NULL || (m->voter && conf_voters(c) == 1))
 			return -1;
 		*m = c->m[--c->n];
+		memset(&c->m[c->n], 0, sizeof(c->m[c->n]));
 		return 0;
 	}
 	return -1;
 }
 
+/*
+ * Encodings of a configuration (integers little-endian):
+ *  - version 1 (earlier builds, decoded only): n:u32, then per member id:u64 voter:u8; exactly
+ *    4 + 9n bytes;
+ *  - version 2: the magic "mrc\2", n:u32, then per member id:u64 voter:u8 addrlen:u8 addr (no NUL,
+ *    addrlen < RAFT_ADDR_MAX). Read as version 1, the magic would be a count far over
+ *    RAFT_MEMBERS_MAX, so no input is valid as both.
+ * Both are strict: the lengths add up to exactly len, voter is 0 or 1, ids are non-zero and
+ * distinct, and an address holds no NUL.
+ */
+static const uint8_t conf_magic[4] = {'m', 'r', 'c', 2};
+
+/* A bounded read cursor whose first error sticks (checked once at the end). */
+struct conf_rd {
+	const uint8_t *buf;
+	size_t len, off;
+	bool err;
+};
+
+static const uint8_t *conf_rd_get(struct conf_rd *r, size_t n)
+{
+	if (r->err || r->len - r->off < n) {
+		r->err = true;
+		return NULL;
+	}
+	r->off += n;
+	return r->buf + r->off - n;
+}
+
+static uint64_t conf_rd_le(struct conf_rd *r, size_t n)
+{
+	const uint8_t *p = conf_rd_get(r, n);
+	uint64_t v = 0;
+	for (size_t i = 0; p != NULL && i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static size_t conf_put_le(uint8_t *buf, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(v >> (8 * i));
+	return n;
+}
+
 size_t raft_conf_encode(const struct raft_conf *c, uint8_t *buf, size_t size)
 {
-	size_t need = 4 + (size_t)c->n * 9, p = 0;
+	size_t need = sizeof(conf_magic) + 4, p = 0;
+	if (!conf_is_valid(c))
+		return 0;
+	for (uint32_t k = 0; k < c->n; k++)
+		need += 10 + strlen(c->m[k].addr);
+	assert(need <= RAFT_CONF_ENCODED_MAX);
 	if (size < need)
 		return 0;
-	for (int i = 0; i < 4; i++)
-		buf[p++] = (uint8_t)(c->n >> (8 * i));
+	memcpy(buf, conf_magic, sizeof(conf_magic));
+	p += sizeof(conf_magic);
+	p += conf_put_le(buf + p, c->n, 4);
 	for (uint32_t k = 0; k < c->n; k++) {
-		for (int i = 0; i < 8; i++)
-			buf[p++] = (uint8_t)(c->m[k].id >> (8 * i));
+		size_t alen = strlen(c->m[k].addr);
+		p += conf_put_le(buf + p, c->m[k].id, 8);
 		buf[p++] = c->m[k].voter;
+		buf[p++] = (uint8_t)alen;
+		memcpy(buf + p, c->m[k].addr, alen);
+		p += alen;
 	}
+	assert(p == need);
 	return need;
 }
 
 int raft_conf_decode(struct raft_conf *c, const uint8_t *buf, size_t len)
 {
-	uint32_t n = 0;
-	size_t p = 0;
-	if (len < 4)
+	struct conf_rd r = {.buf = buf, .len = len};
+	bool v2 = len >= sizeof(conf_magic) && memcmp(buf, conf_magic, sizeof(conf_magic)) == 0;
+	struct raft_conf d;
+	memset(&d, 0, sizeof(d));
+	if (v2)
+		conf_rd_get(&r, sizeof(conf_magic));
+	uint64_t n = conf_rd_le(&r, 4);
+	/* version 1 has no magic: it is recognised by its exact length */
+	if (r.err || n > RAFT_MEMBERS_MAX || (!v2 && len != 4 + n * 9))
 		return -1;
-	for (int i = 0; i < 4; i++)
-		n |= (uint32_t)buf[p++] << (8 * i);
-	if (n > RAFT_MEMBERS_MAX || len != 4 + (size_t)n * 9)
-		return -1;
-	memset(c, 0, sizeof(*c));
-	for (uint32_t k = 0; k < n; k++) {
-		uint64_t id = 0;
-		for (int i = 0; i < 8; i++)
-			id |= (uint64_t)buf[p++] << (8 * i);
-		if (id == RAFT_NONE || buf[p] > 1 || raft_conf_find(c, id) != NULL)
+	for (uint32_t k = 0; k < n && !r.err; k++) {
+		struct raft_member *m = &d.m[k];
+		m->id = conf_rd_le(&r, 8);
+		uint64_t voter = conf_rd_le(&r, 1);
+		if (v2) {
+			size_t alen = (size_t)conf_rd_le(&r, 1);
+			const uint8_t *a = alen < RAFT_ADDR_MAX ? conf_rd_get(&r, alen) : NULL;
+			if (a == NULL || memchr(a, '\0', alen) != NULL)
+				return -1;
+			memcpy(m->addr, a, alen);
+		}
+		if (r.err || m->id == RAFT_NONE || voter > 1 || raft_conf_find(&d, m->id) != NULL)
 			return -1;
-		c->m[k].id = id;
-		c->m[k].voter = buf[p++];
-		c->n = k + 1;
+		m->voter = voter;
+		d.n = k + 1;
 	}
+	if (r.err || r.off != len)
+		return -1;
+	*c = d;
 	return 0;
 }
 
@@ -1313,9 +1429,9 @@ static bool msg_valid(const struct raft *r, const struct raft_msg *m)
 		    e->type > RAFT_ENTRY_NOOP)
 			return false;
 	}
-	if (m->type == RAFT_MSG_SNAP && (m->snapshot.index == 0 || m->snapshot.term == 0 ||
-	                                 m->snapshot.conf.n > RAFT_MEMBERS_MAX ||
-	                                 (m->snapshot.len > 0 && m->snapshot.data == NULL)))
+	if (m->type == RAFT_MSG_SNAP &&
+	    (m->snapshot.index == 0 || m->snapshot.term == 0 || !conf_is_valid(&m->snapshot.conf) ||
+	     (m->snapshot.len > 0 && m->snapshot.data == NULL)))
 		return false;
 	return true;
 }
@@ -1468,7 +1584,8 @@ int raft_propose(struct raft *r, const void *data, uint32_t len, uint64_t *index
 	return RAFT_OK;
 }
 
-int raft_propose_conf(struct raft *r, enum raft_conf_op op, uint64_t id, uint64_t *index)
+int raft_propose_conf(struct raft *r, enum raft_conf_op op, uint64_t id, const char *addr,
+                      uint64_t *index)
 {
 	assert(!r->in_ready);
 	int rc = propose_check(r);
@@ -1481,7 +1598,7 @@ int raft_propose_conf(struct raft *r, enum raft_conf_op op, uint64_t id, uint64_
 	if (!committed_current_term(r) || r->confs[r->n_confs - 1].index > r->committed)
 		return RAFT_ERR_CONF_PENDING;
 	struct raft_conf c = *conf_latest(r);
-	if (raft_conf_apply_op(&c, op, id) != 0)
+	if (raft_conf_apply_op(&c, op, id, addr) != 0)
 		return RAFT_ERR_CONF_INVALID;
 	uint8_t buf[RAFT_CONF_ENCODED_MAX];
 	size_t n = raft_conf_encode(&c, buf, sizeof(buf));

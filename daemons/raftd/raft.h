@@ -29,6 +29,7 @@
 #define RAFT_READS_MAX       4096 /* ReadIndex requests waiting for confirmation */
 #define RAFT_ENTRY_BYTES_MAX (64u << 20) /* one entry's payload */
 #define RAFT_NONE            0           /* "no node" in vote, leader, ids */
+#define RAFT_ADDR_MAX        64          /* a member's "host:port" with its NUL; "" is unknown */
 
 enum raft_status {
 	RAFT_OK = 0,
@@ -82,9 +83,11 @@ struct raft_entry {
 	uint8_t *data;
 };
 
+/* A server as hashicorp/raft's Configuration lists it: ID, Address, Suffrage (voter or not). */
 struct raft_member {
 	uint64_t id;
 	bool voter;
+	char addr[RAFT_ADDR_MAX]; /* NUL-terminated "host:port"; "" when unknown */
 };
 
 struct raft_conf {
@@ -194,7 +197,9 @@ void raft_free(struct raft *r);
 void raft_tick(struct raft *r);
 int raft_step(struct raft *r, const struct raft_msg *m); /* 0, or -1 for a malformed message */
 int raft_propose(struct raft *r, const void *data, uint32_t len, uint64_t *index);
-int raft_propose_conf(struct raft *r, enum raft_conf_op op, uint64_t id, uint64_t *index);
+/* addr as for raft_conf_apply_op(). */
+int raft_propose_conf(struct raft *r, enum raft_conf_op op, uint64_t id, const char *addr,
+                      uint64_t *index);
 int raft_read_index(struct raft *r, uint64_t context);
 int raft_transfer_leadership(struct raft *r, uint64_t to);
 /* Start an election now (tests, single-node bootstrap). */
@@ -235,10 +240,20 @@ const char *raft_msg_type_str(enum raft_msg_type t);
 
 /* Configuration helpers (entries of type RAFT_ENTRY_CONF carry an encoded raft_conf). */
 const struct raft_member *raft_conf_find(const struct raft_conf *c, uint64_t id);
-int raft_conf_apply_op(struct raft_conf *c, enum raft_conf_op op, uint64_t id);
+/*
+ * Apply one change to c (hashicorp/raft's nextConfiguration). addr is the server's "host:port"
+ * for ADD_VOTER and ADD_NONVOTER (non-NULL, "" for unknown, shorter than RAFT_ADDR_MAX); PROMOTE
+ * and REMOVE ignore it (it may be NULL). An ADD of a member already there updates its address
+ * (and ADD_VOTER makes it a voter). An address another member holds is refused. -1, c unchanged,
+ * when the change is invalid or changes nothing.
+ */
+int raft_conf_apply_op(struct raft_conf *c, enum raft_conf_op op, uint64_t id, const char *addr);
+/* The encoded length, or 0 when buf is too small or c is not a valid configuration. */
 size_t raft_conf_encode(const struct raft_conf *c, uint8_t *buf, size_t size);
+/* Either encoding: the current one, or the address-less one of earlier builds (addresses ""). */
 int raft_conf_decode(struct raft_conf *c, const uint8_t *buf, size_t len);
-#define RAFT_CONF_ENCODED_MAX (4 + RAFT_MEMBERS_MAX * 9)
+/* magic, count, then per member id(8) voter(1) addrlen(1) addr (no NUL): see raft.c */
+#define RAFT_CONF_ENCODED_MAX (8 + RAFT_MEMBERS_MAX * (10 + RAFT_ADDR_MAX - 1))
 
 /* An in-memory struct raft_storage, for tests and the simulator. */
 struct raft_memstore;

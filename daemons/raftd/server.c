@@ -584,8 +584,15 @@ static void raftd_member_id(const struct raftd *rd, uint64_t id, char *out, size
 		snprintf(out, size, "%016" PRIx64, id);
 }
 
+/* The address the configuration holds (hashicorp/raft's Server.Address); a
+ * store bootstrapped by an earlier build knows none, not even its own. */
 static const char *raftd_member_addr(const struct raftd *rd, uint64_t id)
 {
+	const struct raft_member *m =
+	    rd->raft ? raft_conf_find(raft_conf_latest(rd->raft), id) : NULL;
+
+	if (m != NULL && m->addr[0] != '\0')
+		return m->addr;
 	return id == rd->id ? rd->self_addr : "";
 }
 
@@ -702,7 +709,7 @@ static void raftd_remove_peer(struct raftd *rd, const struct ipc_from *from, str
 			             want_addr);
 		return;
 	}
-	rc = raft_propose_conf(rd->raft, RAFT_CONF_REMOVE, found, &index);
+	rc = raft_propose_conf(rd->raft, RAFT_CONF_REMOVE, found, NULL, &index);
 	if (rc == RAFT_ERR_CONF_INVALID) {
 		/* The member is there: it is the last voter, whose removal
 		 * would leave nobody to commit anything. */
@@ -1485,8 +1492,13 @@ int raftd_start(struct raftd *rd, struct daemon *d)
 	rd->id = raftd_id_from_node_id(c->node_id);
 	rd->stable_since_unix_ms = raftd_unix_ms();
 	if (store_is_empty(rd->store) && (c->dev_mode || c->bootstrap)) {
-		struct raft_conf conf = {.n = 1, .m = {{.id = rd->id, .voter = true}}};
+		struct raft_conf conf = {0};
 
+		if (raft_conf_apply_op(&conf, RAFT_CONF_ADD_VOTER, rd->id, rd->self_addr) != 0) {
+			log_errorx("bootstrap: bad server (raft id %016" PRIx64 ", address %s)",
+			           rd->id, rd->self_addr);
+			return -1;
+		}
 		log_info("bootstrapping a one-server cluster (raft id %016" PRIx64 ")", rd->id);
 		if (store_bootstrap(rd->store, &conf) != 0)
 			return -1;

@@ -1,4 +1,5 @@
 /* mkstore.c: writes a fresh raftd store whose first entry is a given Raft configuration, for tests of membership. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,8 +7,9 @@
 #include "daemons/raftd/raft.h"
 #include "daemons/raftd/store.h"
 
-/* mkstore DIR ID[:nonvoter] ...: IDs in hex, as raftd derives them from
- * node_id (the first 16 hex digits). */
+/* mkstore DIR ID[:nonvoter][@HOST:PORT] ...: IDs in hex, as raftd derives
+ * them from node_id (the first 16 hex digits); without @, the address is
+ * unknown (""), as in stores written before configurations held addresses. */
 int main(int argc, char **argv)
 {
 	struct raft_conf c;
@@ -15,18 +17,27 @@ int main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	if (argc < 3 || (size_t)(argc - 2) > sizeof(c.m) / sizeof(c.m[0])) {
-		fprintf(stderr, "usage: mkstore DIR ID[:nonvoter]...\n");
+		fprintf(stderr, "usage: mkstore DIR ID[:nonvoter][@HOST:PORT]...\n");
 		return 2;
 	}
 	for (int i = 2; i < argc; i++) {
 		char *end;
-		c.m[c.n].id = strtoull(argv[i], &end, 16);
-		c.m[c.n].voter = strcmp(end, ":nonvoter") != 0;
-		if (end == argv[i] || (*end != '\0' && c.m[c.n].voter)) {
+		uint64_t id = strtoull(argv[i], &end, 16);
+		bool voter = strncmp(end, ":nonvoter", 9) != 0;
+		const char *addr = "";
+
+		if (!voter)
+			end += 9;
+		if (*end == '@')
+			addr = end + 1;
+		else if (*end != '\0')
+			end = argv[i]; /* trailing junk */
+		if (end == argv[i] || raft_conf_find(&c, id) != NULL ||
+		    raft_conf_apply_op(&c, voter ? RAFT_CONF_ADD_VOTER : RAFT_CONF_ADD_NONVOTER, id,
+		                       addr) != 0) {
 			fprintf(stderr, "mkstore: bad server %s\n", argv[i]);
 			return 2;
 		}
-		c.n++;
 	}
 	struct store *s = store_open(argv[1], true, err, sizeof(err));
 	if (s == NULL) {

@@ -72,3 +72,43 @@ def test_remove_peer_by_id():
     finally:
         b.stop()
         subprocess.run(["rm", "-rf", data])
+
+
+def test_remove_peer_by_address():
+    """The configuration carries each server's address (hashicorp/raft's
+    Server.Address): mkstore's ID@HOST:PORT shows in the configuration and
+    is what ?address= matches. Our own member, written without one (as
+    stores of earlier builds are), shows the server port we advertise."""
+    data = tempfile.mkdtemp(prefix="mto", dir="/tmp")
+    mkstore = os.path.join(A.BUILD, "tests", "mkstore")
+    other_addr = "10.9.8.7:8300"
+    subprocess.run([mkstore, os.path.join(data, "raft"), SELF_HEX,
+                    OTHER_ID + ":nonvoter@" + other_addr], check=True)
+    a = RaftAgent(dev=False, data_dir=data, bootstrap=False, config={"node_id": NODE_ID})
+    a.start()
+    try:
+        a.wait_ready()
+        a.wait_leader()
+        base = "http://127.0.0.1:%d" % a.cfg["ports"]["http"]
+
+        def servers():
+            r = requests.get(base + "/v1/operator/raft/configuration", timeout=10)
+            assert r.status_code == 200, r.text
+            return {s["ID"]: s for s in r.json()["Servers"]}
+
+        before = servers()
+        assert before[OTHER_ID]["Address"] == other_addr
+        assert not before[OTHER_ID]["Voter"]
+        assert before[SELF_ID]["Address"] == "127.0.0.1:%d" % a.cfg["ports"]["server"]
+
+        r = requests.delete(base + "/v1/operator/raft/peer", params={"address": "10.9.8.7:1"},
+                            timeout=10)
+        assert r.status_code == 500
+        assert r.text == 'address "10.9.8.7:1" was not found in the Raft configuration'
+        r = requests.delete(base + "/v1/operator/raft/peer", params={"address": other_addr},
+                            timeout=10)
+        assert r.status_code == 200 and r.text == "", r.text
+        assert set(servers()) == {SELF_ID}
+    finally:
+        a.stop()
+        subprocess.run(["rm", "-rf", data])

@@ -146,6 +146,7 @@ struct sim {
 	size_t n_reads, cap_reads;
 	uint64_t marker; /* liveness write id, 0 when none */
 	uint64_t marker_index;
+	uint64_t addr_moves; /* makes each moved-to address new */
 	/* stats */
 	uint64_t n_applied, n_elections, n_snapshots, n_confs, n_reads_ok, n_crashes;
 	const char *failed;
@@ -317,6 +318,28 @@ static void check_leader_completeness(struct sim *s, struct node *n)
 
 /* ---- state machine ---- */
 
+/* Server id's address is "n<id>:8300", or "n<id>.<k>:8300" once moved: whatever path a
+ * configuration took (log, snapshot, truncation), each address stays with its server. */
+static void sim_addr(char *out, uint64_t id, uint64_t move)
+{
+	if (move == 0)
+		snprintf(out, RAFT_ADDR_MAX, "n%" PRIu64 ":8300", id);
+	else
+		snprintf(out, RAFT_ADDR_MAX, "n%" PRIu64 ".%" PRIu64 ":8300", id, move);
+}
+
+static void check_conf_addrs(struct sim *s, const struct node *n, const struct raft_conf *c)
+{
+	for (uint32_t k = 0; k < c->n; k++) {
+		char want[RAFT_ADDR_MAX];
+		int len = snprintf(want, sizeof(want), "n%" PRIu64, c->m[k].id);
+		const char *a = c->m[k].addr;
+		if (strncmp(a, want, (size_t)len) != 0 || (a[len] != ':' && a[len] != '.'))
+			fail(s, "configuration", "node %" PRIu64 ": member %" PRIu64 " at %s",
+			     n->id, c->m[k].id, a);
+	}
+}
+
 static void sm_apply(struct sim *s, struct node *n, const struct raft_entry *e)
 {
 	if (e->index != n->sm_index + 1) {
@@ -346,6 +369,11 @@ static void sm_apply(struct sim *s, struct node *n, const struct raft_entry *e)
 		struct raft_conf c2;
 		if (raft_conf_decode(&c2, e->data, e->len) == 0)
 			n->sm_conf = c2;
+		else
+			fail(s, "configuration",
+			     "node %" PRIu64 ": entry %" PRIu64 " does not decode", n->id,
+			     e->index);
+		check_conf_addrs(s, n, &n->sm_conf);
 		if (raft_conf_find(&n->sm_conf, n->id) != NULL)
 			n->was_member = true;
 	} else if (e->type == RAFT_ENTRY_NORMAL) {
@@ -385,6 +413,7 @@ static void sm_load(struct sim *s, struct node *n, const struct raft_snapshot *s
 	n->sm_index = idx;
 	n->sm_hash = h;
 	n->sm_conf = sn->conf;
+	check_conf_addrs(s, n, &n->sm_conf);
 	if (raft_conf_find(&n->sm_conf, n->id) != NULL)
 		n->was_member = true;
 }
@@ -651,7 +680,13 @@ static void conf_change(struct sim *s)
 	const struct raft_conf *c = raft_conf_latest(l->r);
 	int op = (int)rng_below(4);
 	uint64_t id = 0;
-	if (op == RAFT_CONF_ADD_VOTER || op == RAFT_CONF_ADD_NONVOTER) {
+	char addr[RAFT_ADDR_MAX];
+	if ((op == RAFT_CONF_ADD_VOTER || op == RAFT_CONF_ADD_NONVOTER) && c->n > 0 &&
+	    rng_below(4) == 0) {
+		/* a member moves (hashicorp/raft: AddVoter/AddNonvoter of a server there) */
+		id = c->m[rng_below(c->n)].id;
+		sim_addr(addr, id, ++s->addr_moves);
+	} else if (op == RAFT_CONF_ADD_VOTER || op == RAFT_CONF_ADD_NONVOTER) {
 		/* a spare, or a fresh server */
 		for (int i = 0; i < s->n_nodes; i++)
 			if (s->nodes[i].exists && raft_conf_find(c, s->nodes[i].id) == NULL &&
@@ -668,6 +703,7 @@ static void conf_change(struct sim *s)
 		}
 		if (id == 0)
 			return;
+		sim_addr(addr, id, 0);
 	} else if (c->n > 0) {
 		const struct raft_member *m = &c->m[rng_below(c->n)];
 		if (op == RAFT_CONF_PROMOTE && m->voter)
@@ -675,12 +711,17 @@ static void conf_change(struct sim *s)
 		id = m->id;
 	}
 	uint64_t index;
-	int rc = raft_propose_conf(l->r, (enum raft_conf_op)op, id, &index);
-	vlog(s, "leader %" PRIu64 " conf op %d on %" PRIu64 ": %s", l->id, op, id,
-	     raft_status_str(rc));
+	bool add = op == RAFT_CONF_ADD_VOTER || op == RAFT_CONF_ADD_NONVOTER;
+	bool moved = add && raft_conf_find(c, id) != NULL;
+	int rc = raft_propose_conf(l->r, (enum raft_conf_op)op, id, add ? addr : NULL, &index);
+	vlog(s, "leader %" PRIu64 " conf op %d on %" PRIu64 "%s%s: %s", l->id, op, id,
+	     add ? " at " : "", add ? addr : "", raft_status_str(rc));
+	if (rc == RAFT_OK && add && strcmp(raft_conf_find(raft_conf_latest(l->r), id)->addr, addr))
+		fail(s, "configuration", "leader %" PRIu64 ": %" PRIu64 " not at %s", l->id, id,
+		     addr);
 	if (rc == RAFT_OK) {
 		s->n_confs++;
-		if (op == RAFT_CONF_ADD_VOTER || op == RAFT_CONF_ADD_NONVOTER)
+		if (add && !moved)
 			s->nodes[id - 1].proposed = true;
 	}
 	node_process(s, l);
@@ -901,8 +942,11 @@ static void sim_setup(struct sim *s, uint64_t seed)
 	s->net = malloc(NET_MAX * sizeof(*s->net));
 	assert(s->net != NULL);
 	struct raft_conf conf = {0};
-	for (int i = 0; i < s->n_initial; i++)
-		raft_conf_apply_op(&conf, RAFT_CONF_ADD_VOTER, (uint64_t)i + 1);
+	for (int i = 0; i < s->n_initial; i++) {
+		char addr[RAFT_ADDR_MAX];
+		sim_addr(addr, (uint64_t)i + 1, 0);
+		raft_conf_apply_op(&conf, RAFT_CONF_ADD_VOTER, (uint64_t)i + 1, addr);
+	}
 	for (int i = 0; i < s->n_initial; i++) {
 		struct node *n = &s->nodes[i];
 		n->id = (uint64_t)i + 1;
@@ -997,8 +1041,8 @@ static void liveness(struct sim *s)
 		     s->marker_index, bound + CATCHUP_TICKS);
 	struct node *ld = find_leader(s);
 	for (uint32_t k = 0; verbose && ld != NULL && k < raft_conf_latest(ld->r)->n; k++)
-		printf("  member %" PRIu64 " voter %d\n", raft_conf_latest(ld->r)->m[k].id,
-		       raft_conf_latest(ld->r)->m[k].voter);
+		printf("  member %" PRIu64 " voter %d at %s\n", raft_conf_latest(ld->r)->m[k].id,
+		       raft_conf_latest(ld->r)->m[k].voter, raft_conf_latest(ld->r)->m[k].addr);
 	for (int i = 0; verbose && i < s->n_nodes; i++) {
 		struct node *n = &s->nodes[i];
 		if (!n->up)

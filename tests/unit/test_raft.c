@@ -1,6 +1,8 @@
 /* test_raft.c: scripted scenarios for the Raft core, one or more per rule, on in-memory nodes. */
 #include "daemons/raftd/raft.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "testutil.h"
@@ -126,6 +128,16 @@ static void config(struct raft_config *c, int id)
 	c->rand = test_rand;
 }
 
+/* Server id's address: "10.0.0.<id>:8300". */
+static const char *addr_of(uint64_t id)
+{
+	static char buf[8][RAFT_ADDR_MAX];
+	static unsigned k;
+	char *a = buf[k++ % 8];
+	snprintf(a, RAFT_ADDR_MAX, "10.0.0.%" PRIu64 ":8300", id);
+	return a;
+}
+
 /* n bootstrapped voters 1..n; node i's election jitter is (i - 1) * 3. */
 static struct net *net_new(int n, void (*tweak)(struct raft_config *))
 {
@@ -133,7 +145,9 @@ static struct net *net_new(int n, void (*tweak)(struct raft_config *))
 	struct raft_conf conf = {0};
 	t->n = n;
 	for (int i = 1; i <= n; i++)
-		raft_conf_apply_op(&conf, RAFT_CONF_ADD_VOTER, (uint64_t)i);
+		ck_assert_int_eq(raft_conf_apply_op(&conf, RAFT_CONF_ADD_VOTER, (uint64_t)i,
+		                                    addr_of((uint64_t)i)),
+		                 0);
 	for (int i = 1; i <= n; i++) {
 		struct node *nd = &t->nodes[i];
 		nd->ms = raft_memstore_new();
@@ -815,10 +829,12 @@ START_TEST(test_snapshot_to_lagging_follower)
 	for (size_t i = 0; i < n3->n_applied; i++)
 		ck_assert(n3->applied[i].index < 3 || n3->applied[i].index > 20);
 	/* and it restarts from its snapshot */
+	ck_assert_str_eq(s->conf.m[2].addr, "10.0.0.3:8300"); /* the snapshot carries addresses */
 	net_crash(t, 3);
 	node_start(t, 3);
 	ck_assert_uint_eq(raft_last_index(R(t, 3)), 22);
 	ck_assert_uint_eq(raft_conf_latest(R(t, 3))->n, 3);
+	ck_assert_str_eq(raft_conf_find(raft_conf_latest(R(t, 3)), 2)->addr, "10.0.0.2:8300");
 	net_free(t);
 }
 END_TEST
@@ -852,26 +868,31 @@ START_TEST(test_membership_add_promote_remove)
 	net_campaign(t, 1);
 	net_add_blank(t, 4, plain);
 	uint64_t idx;
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_ADD_NONVOTER, 4, &idx), RAFT_OK);
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_ADD_NONVOTER, 4, addr_of(4), &idx),
+	                 RAFT_OK);
 	/* in use as soon as appended, before it commits */
 	ck_assert_ptr_nonnull(raft_conf_find(raft_conf_latest(R(t, 1)), 4));
 	ck_assert_uint_lt(raft_commit(R(t, 1)), idx);
 	/* one at a time */
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_PROMOTE, 4, NULL),
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_PROMOTE, 4, NULL, NULL),
 	                 RAFT_ERR_CONF_PENDING);
 	process(t, 1);
 	net_deliver(t);
 	net_tick(t, 2);
 	ck_assert_uint_eq(raft_last_index(R(t, 4)), raft_last_index(R(t, 1)));
 	ck_assert(!raft_conf_find(raft_conf_latest(R(t, 4)), 4)->voter);
+	ck_assert_str_eq(raft_conf_find(raft_conf_latest(R(t, 4)), 4)->addr, "10.0.0.4:8300");
+	ck_assert_str_eq(raft_conf_find(raft_conf_latest(R(t, 4)), 1)->addr, "10.0.0.1:8300");
 	/* a non-voter never campaigns */
 	t->nodes[4].jitter = 0;
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_ADD_NONVOTER, 4, NULL),
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_ADD_NONVOTER, 4, addr_of(4), NULL),
 	                 RAFT_ERR_CONF_INVALID);
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_PROMOTE, 4, NULL), RAFT_OK);
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_PROMOTE, 4, NULL, NULL), RAFT_OK);
 	process(t, 1);
 	net_tick(t, 2);
 	ck_assert(raft_conf_find(raft_conf_latest(R(t, 4)), 4)->voter);
+	/* promotion keeps the address */
+	ck_assert_str_eq(raft_conf_find(raft_conf_latest(R(t, 4)), 4)->addr, "10.0.0.4:8300");
 	/* four voters: a quorum is three */
 	net_isolate(t, 3, true);
 	net_isolate(t, 4, true);
@@ -882,11 +903,40 @@ START_TEST(test_membership_add_promote_remove)
 	net_heal(t);
 	net_tick(t, 2);
 	ck_assert_uint_eq(raft_commit(R(t, 1)), c + 1);
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 3, NULL), RAFT_OK);
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 3, NULL, NULL), RAFT_OK);
 	process(t, 1);
 	net_tick(t, 2);
 	ck_assert_ptr_null(raft_conf_find(raft_conf_latest(R(t, 2)), 3));
 	ck_assert_uint_eq(raft_conf_latest(R(t, 1))->n, 3);
+	net_free(t);
+}
+END_TEST
+
+/* AddVoter of a member at a new address moves it, everywhere (hashicorp/raft nextConfiguration). */
+START_TEST(test_membership_address_change)
+{
+	struct net *t = net_new(3, plain);
+	net_campaign(t, 1);
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_ADD_VOTER, 3, "10.0.1.3:8301", NULL),
+	                 RAFT_OK);
+	process(t, 1);
+	net_tick(t, 2);
+	for (int i = 1; i <= 3; i++) {
+		const struct raft_conf *c = raft_conf_latest(R(t, i));
+		ck_assert_uint_eq(c->n, 3);
+		ck_assert(raft_conf_find(c, 3)->voter);
+		ck_assert_str_eq(raft_conf_find(c, 3)->addr, "10.0.1.3:8301");
+		ck_assert_str_eq(raft_conf_find(c, 2)->addr, "10.0.0.2:8300");
+	}
+	/* the same again changes nothing; another's address is taken */
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_ADD_VOTER, 3, "10.0.1.3:8301", NULL),
+	                 RAFT_ERR_CONF_INVALID);
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_ADD_VOTER, 3, "10.0.0.2:8300", NULL),
+	                 RAFT_ERR_CONF_INVALID);
+	/* and a restart reads it back from the log */
+	net_crash(t, 2);
+	node_start(t, 2);
+	ck_assert_str_eq(raft_conf_find(raft_conf_latest(R(t, 2)), 3)->addr, "10.0.1.3:8301");
 	net_free(t);
 }
 END_TEST
@@ -904,12 +954,12 @@ START_TEST(test_membership_needs_current_term_commit)
 	struct raft_msg v = {.type = RAFT_MSG_VOTE_RESP, .from = 2, .to = 1, .term = 2};
 	ck_assert_int_eq(raft_step(R(t, 1), &v), 0);
 	ck_assert_int_eq(raft_role(R(t, 1)), RAFT_LEADER);
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 3, NULL),
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 3, NULL, NULL),
 	                 RAFT_ERR_CONF_PENDING);
 	process(t, 1);
 	net_deliver(t);
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 3, NULL), RAFT_OK);
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 2, NULL),
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 3, NULL, NULL), RAFT_OK);
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 2, NULL, NULL),
 	                 RAFT_ERR_CONF_PENDING);
 	process(t, 1);
 	net_free(t);
@@ -920,7 +970,7 @@ START_TEST(test_removed_leader_steps_down)
 {
 	struct net *t = net_new(3, plain);
 	net_campaign(t, 1);
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 1, NULL), RAFT_OK);
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 1, NULL, NULL), RAFT_OK);
 	/* still leading a configuration without itself until the removal commits */
 	ck_assert_int_eq(raft_role(R(t, 1)), RAFT_LEADER);
 	process(t, 1);
@@ -941,7 +991,7 @@ START_TEST(test_membership_revert_on_truncation)
 	net_campaign(t, 1);
 	net_isolate(t, 1, true);
 	/* the removal reaches no one and never commits */
-	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 3, NULL), RAFT_OK);
+	ck_assert_int_eq(raft_propose_conf(R(t, 1), RAFT_CONF_REMOVE, 3, NULL, NULL), RAFT_OK);
 	process(t, 1);
 	ck_assert_uint_eq(raft_conf_latest(R(t, 1))->n, 2);
 	net_age(t, 2);
@@ -1218,34 +1268,206 @@ START_TEST(test_malformed_messages)
 	m.from = 2;
 	m.type = RAFT_MSG_SNAP;
 	ck_assert_int_eq(raft_step(R(t, 1), &m), -1);
+	/* a snapshot's configuration must be one raft_conf_encode() takes */
+	m.snapshot.index = 10;
+	m.snapshot.term = 1;
+	m.snapshot.conf = *raft_conf_latest(R(t, 1));
+	memset(m.snapshot.conf.m[1].addr, 'x', RAFT_ADDR_MAX); /* no NUL */
+	ck_assert_int_eq(raft_step(R(t, 1), &m), -1);
+	m.snapshot.conf = *raft_conf_latest(R(t, 1));
+	m.snapshot.conf.m[1].id = m.snapshot.conf.m[0].id;
+	ck_assert_int_eq(raft_step(R(t, 1), &m), -1);
+	m.snapshot.conf = *raft_conf_latest(R(t, 1));
+	ck_assert_int_eq(raft_step(R(t, 1), &m), 0);
 	process(t, 1);
 	net_free(t);
 }
 END_TEST
 
+START_TEST(test_conf_ops)
+{
+	struct raft_conf c = {0};
+	char longest[RAFT_ADDR_MAX], over[RAFT_ADDR_MAX + 1];
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	memset(over, 'a', sizeof(over) - 1);
+	over[sizeof(over) - 1] = '\0';
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 7, "10.0.0.7:8300"), 0);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 9, ""), 0);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 9, ""), -1); /* no change */
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_PROMOTE, 7, NULL), -1);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_REMOVE, 7, NULL), -1); /* last voter */
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_REMOVE, 8, NULL), -1);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 0, ""), -1);
+	/* addresses: at most RAFT_ADDR_MAX - 1 bytes, one server per address ("" aside) */
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 5, over), -1);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 5, "10.0.0.7:8300"), -1);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 5, ""), 0);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 5, longest), 0);
+	ck_assert_str_eq(raft_conf_find(&c, 5)->addr, longest);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 5, over), -1);
+	ck_assert_str_eq(raft_conf_find(&c, 5)->addr, longest);
+	ck_assert_uint_eq(c.n, 3);
+	/* AddVoter of a voter at a new address moves it (hashicorp/raft nextConfiguration) */
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 7, "10.0.1.7:8300"), 0);
+	ck_assert_str_eq(raft_conf_find(&c, 7)->addr, "10.0.1.7:8300");
+	ck_assert(raft_conf_find(&c, 7)->voter);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 7, "10.0.1.7:8300"), -1);
+	/* AddNonvoter of a voter moves it too, but it stays a voter */
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 7, "10.0.2.7:8300"), 0);
+	ck_assert(raft_conf_find(&c, 7)->voter);
+	ck_assert_str_eq(raft_conf_find(&c, 7)->addr, "10.0.2.7:8300");
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 7, "10.0.2.7:8300"), -1);
+	/* AddVoter of a non-voter promotes it, at the given address */
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 9, "10.0.0.9:8300"), 0);
+	ck_assert(raft_conf_find(&c, 9)->voter);
+	ck_assert_str_eq(raft_conf_find(&c, 9)->addr, "10.0.0.9:8300");
+	/* Promote keeps the address */
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_PROMOTE, 5, NULL), 0);
+	ck_assert_str_eq(raft_conf_find(&c, 5)->addr, longest);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_REMOVE, 7, NULL), 0);
+	ck_assert_uint_eq(c.n, 2);
+	ck_assert_ptr_null(raft_conf_find(&c, 7));
+	/* the address a removed server held is free again */
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 8, "10.0.2.7:8300"), 0);
+	/* a full configuration takes no one new, but its members still move */
+	for (uint64_t id = 100; c.n < RAFT_MEMBERS_MAX; id++)
+		ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, id, ""), 0);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 99, ""), -1);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 8, "10.0.3.8:8300"), 0);
+}
+END_TEST
+
+/* Encodes c, checks the length, decodes it and compares member by member. */
+static void conf_roundtrip(const struct raft_conf *c, size_t want_len)
+{
+	uint8_t buf[RAFT_CONF_ENCODED_MAX] = {0};
+	struct raft_conf d;
+	size_t n = raft_conf_encode(c, buf, sizeof(buf));
+	ck_assert_uint_eq(n, want_len);
+	ck_assert_uint_eq(raft_conf_encode(c, buf, n - 1), 0);
+	memset(&d, 0xa5, sizeof(d));
+	ck_assert_int_eq(raft_conf_decode(&d, buf, n), 0);
+	ck_assert_uint_eq(d.n, c->n);
+	for (uint32_t i = 0; i < c->n; i++) {
+		ck_assert_uint_eq(d.m[i].id, c->m[i].id);
+		ck_assert_int_eq(d.m[i].voter, c->m[i].voter);
+		ck_assert_str_eq(d.m[i].addr, c->m[i].addr);
+	}
+	/* every strict prefix and every extension is refused */
+	for (size_t k = 0; k < n; k++)
+		ck_assert_int_eq(raft_conf_decode(&d, buf, k), -1);
+	if (n < sizeof(buf))
+		ck_assert_int_eq(raft_conf_decode(&d, buf, n + 1), -1);
+}
+
 START_TEST(test_conf_codec)
 {
 	struct raft_conf c = {0}, d;
-	uint8_t buf[RAFT_CONF_ENCODED_MAX];
-	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 7), 0);
-	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 9), 0);
-	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 9), -1);
-	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_PROMOTE, 7), -1);
-	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_REMOVE, 7), -1); /* last voter */
-	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_REMOVE, 8), -1);
-	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 0), -1);
-	size_t n = raft_conf_encode(&c, buf, sizeof(buf));
-	ck_assert_uint_eq(n, 4 + 2 * 9);
-	ck_assert_int_eq(raft_conf_decode(&d, buf, n), 0);
+	uint8_t buf[RAFT_CONF_ENCODED_MAX + 1] = {0};
+	char longest[RAFT_ADDR_MAX];
+	memset(longest, 'h', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+
+	/* round trips: empty, without addresses, with addresses, the largest */
+	conf_roundtrip(&c, 8);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 7, ""), 0);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_NONVOTER, 9, ""), 0);
+	conf_roundtrip(&c, 8 + 2 * 10);
+	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 7, "10.0.0.7:8300"), 0);
+	ck_assert_int_eq(
+	    raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 0x0102030405060708, "[::1]:8300"), 0);
+	conf_roundtrip(&c, 8 + 3 * 10 + 13 + 10);
+	struct raft_conf big = {0};
+	for (uint64_t id = 1; big.n < RAFT_MEMBERS_MAX; id++) {
+		memcpy(longest, &"0123456789abcdefghijklmnopqrstuv"[id - 1], 1); /* distinct */
+		ck_assert_int_eq(raft_conf_apply_op(&big, RAFT_CONF_ADD_VOTER, id, longest), 0);
+	}
+	conf_roundtrip(&big, RAFT_CONF_ENCODED_MAX);
+
+	/* the exact bytes, pinned: a change here is a change of the on-disk format */
+	struct raft_conf one = {0};
+	ck_assert_int_eq(raft_conf_apply_op(&one, RAFT_CONF_ADD_VOTER, 0x0102, "a:1"), 0);
+	static const uint8_t v2[] = {'m', 'r', 'c', 2, 1, 0, 0, 0,   0x02, 0x01, 0,
+	                             0,   0,   0,   0, 0, 1, 3, 'a', ':',  '1'};
+	ck_assert_uint_eq(raft_conf_encode(&one, buf, sizeof(buf)), sizeof(v2));
+	ck_assert_mem_eq(buf, v2, sizeof(v2));
+
+	/* version 1 (earlier builds, 4 + 9n bytes) still decodes, addresses unknown */
+	static const uint8_t v1[] = {2, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0,
+	                             0, 1, 9, 0, 0, 0, 0, 0, 0, 0, 0};
+	memset(&d, 0xa5, sizeof(d));
+	ck_assert_int_eq(raft_conf_decode(&d, v1, sizeof(v1)), 0);
 	ck_assert_uint_eq(d.n, 2);
-	ck_assert(d.m[0].voter && !d.m[1].voter);
-	ck_assert_uint_eq(d.m[1].id, 9);
-	ck_assert_int_eq(raft_conf_decode(&d, buf, n - 1), -1);
-	ck_assert_uint_eq(raft_conf_encode(&c, buf, 5), 0);
-	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, 9), 0); /* promotes */
-	ck_assert(raft_conf_find(&c, 9)->voter);
-	ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_REMOVE, 7), 0);
-	ck_assert_uint_eq(c.n, 1);
+	ck_assert(d.m[0].id == 7 && d.m[0].voter && d.m[1].id == 9 && !d.m[1].voter);
+	ck_assert_str_eq(d.m[0].addr, "");
+	ck_assert_str_eq(d.m[1].addr, "");
+	static const uint8_t v1_empty[] = {0, 0, 0, 0};
+	ck_assert_int_eq(raft_conf_decode(&d, v1_empty, sizeof(v1_empty)), 0);
+	ck_assert_uint_eq(d.n, 0);
+	for (size_t k = 0; k < sizeof(v1); k++)
+		ck_assert_int_eq(raft_conf_decode(&d, v1, k), -1);
+	memcpy(buf, v1, sizeof(v1));
+	buf[sizeof(v1)] = 0;
+	ck_assert_int_eq(raft_conf_decode(&d, buf, sizeof(v1) + 1), -1); /* trailing byte */
+	buf[12] = 2;                                                     /* voter */
+	ck_assert_int_eq(raft_conf_decode(&d, buf, sizeof(v1)), -1);
+	memcpy(buf, v1, sizeof(v1));
+	buf[13] = 7; /* duplicate id */
+	ck_assert_int_eq(raft_conf_decode(&d, buf, sizeof(v1)), -1);
+	memcpy(buf, v1, sizeof(v1));
+	buf[4] = 0; /* id 0 */
+	ck_assert_int_eq(raft_conf_decode(&d, buf, sizeof(v1)), -1);
+
+	/* malformed version 2: each is refused and leaves d alone */
+	struct raft_conf keep;
+	memcpy(&keep, &d, sizeof(d));
+	size_t n = raft_conf_encode(&c, buf, sizeof(buf)); /* 7 "10.0.0.7:8300", 9 "", 0x01..08 */
+	ck_assert_uint_eq(n, 61);
+	uint8_t bad[sizeof(buf)];
+#define CONF_BAD(edit)                                                                             \
+	do {                                                                                       \
+		memcpy(bad, buf, n);                                                               \
+		size_t blen = n;                                                                   \
+		edit;                                                                              \
+		ck_assert_int_eq(raft_conf_decode(&d, bad, blen), -1);                             \
+		ck_assert_mem_eq(&d, &keep, sizeof(d));                                            \
+	} while (0)
+	CONF_BAD(bad[4] = RAFT_MEMBERS_MAX + 1); /* count over the limit */
+	CONF_BAD(bad[4] = 4);                    /* count says more than there is */
+	CONF_BAD(bad[4] = 2);                    /* count says less: trailing bytes */
+	CONF_BAD(bad[7] = 1);                    /* count's high byte */
+	CONF_BAD(bad[16] = 2);                   /* voter not 0 or 1 */
+	CONF_BAD(bad[50] = 11);                  /* address longer than what is left */
+	CONF_BAD(bad[50] = 9);                   /* ...shorter: a byte left over */
+	CONF_BAD(bad[18 + 4] = '\0');            /* NUL inside an address */
+	CONF_BAD(memset(bad + 8, 0, 8));         /* id 0 */
+	CONF_BAD(memcpy(bad + 31, bad + 8, 8));  /* duplicate id (9 becomes 7) */
+	CONF_BAD(bad[0] = 'M');                  /* unknown magic: not version 1 either */
+	CONF_BAD(bad[3] = 3);                    /* a later version */
+	CONF_BAD(blen = n + 1; bad[n] = 0);      /* trailing byte */
+	/* an address of RAFT_ADDR_MAX bytes or more, even where the input holds it */
+	uint8_t over[8 + 10 + RAFT_ADDR_MAX] = {'m', 'r', 'c', 2, 1, 0, 0, 0, 1};
+	over[16] = 1;
+	over[17] = RAFT_ADDR_MAX;
+	memset(over + 18, 'x', RAFT_ADDR_MAX);
+	ck_assert_int_eq(raft_conf_decode(&d, over, sizeof(over)), -1);
+	over[17] = RAFT_ADDR_MAX - 1; /* the longest there is, then a byte too many */
+	ck_assert_int_eq(raft_conf_decode(&d, over, sizeof(over) - 1), 0);
+	ck_assert_uint_eq(strlen(d.m[0].addr), RAFT_ADDR_MAX - 1);
+	ck_assert_int_eq(raft_conf_decode(&d, over, sizeof(over)), -1);
+#undef CONF_BAD
+
+	/* what does not decode does not encode */
+	struct raft_conf inv = c;
+	memset(inv.m[1].addr, 'x', RAFT_ADDR_MAX);
+	ck_assert_uint_eq(raft_conf_encode(&inv, buf, sizeof(buf)), 0);
+	inv = c;
+	inv.m[1].id = inv.m[0].id;
+	ck_assert_uint_eq(raft_conf_encode(&inv, buf, sizeof(buf)), 0);
+	inv = c;
+	inv.m[2].id = RAFT_NONE;
+	ck_assert_uint_eq(raft_conf_encode(&inv, buf, sizeof(buf)), 0);
 }
 END_TEST
 
@@ -1289,8 +1511,9 @@ static Suite *raft_suite(void)
 	    {"commit", {test_commit_only_current_term, test_noop_on_election}},
 	    {"snapshot", {test_snapshot_to_lagging_follower, test_snapshot_lost_retried}},
 	    {"membership",
-	     {test_membership_add_promote_remove, test_membership_needs_current_term_commit,
-	      test_removed_leader_steps_down, test_membership_revert_on_truncation}},
+	     {test_membership_add_promote_remove, test_membership_address_change,
+	      test_membership_needs_current_term_commit, test_removed_leader_steps_down,
+	      test_membership_revert_on_truncation}},
 	    {"transfer",
 	     {test_transfer_leadership, test_transfer_to_lagging_follower,
 	      test_transfer_aborts_after_timeout}},
@@ -1298,7 +1521,8 @@ static Suite *raft_suite(void)
 	     {test_read_index_quorum_round, test_read_index_waits_for_term_commit,
 	      test_read_index_stale_leader, test_lease_read}},
 	    {"limits",
-	     {test_limits, test_config_validation, test_malformed_messages, test_conf_codec}},
+	     {test_limits, test_config_validation, test_malformed_messages, test_conf_ops,
+	      test_conf_codec}},
 	};
 	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
 		TCase *tc = tcase_create(groups[g].name);

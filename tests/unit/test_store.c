@@ -67,12 +67,30 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/* Voters 1..n, server i at "10.0.0.<i>:8300". */
 static struct raft_conf conf_of(int n)
 {
 	struct raft_conf c = {0};
-	for (int i = 0; i < n; i++)
-		c.m[c.n++] = (struct raft_member){.id = (uint64_t)i + 1, .voter = true};
+	for (int i = 0; i < n; i++) {
+		char addr[RAFT_ADDR_MAX];
+		snprintf(addr, sizeof(addr), "10.0.0.%d:8300", i + 1);
+		ck_assert_int_eq(raft_conf_apply_op(&c, RAFT_CONF_ADD_VOTER, (uint64_t)i + 1, addr),
+		                 0);
+	}
 	return c;
+}
+
+/* c is conf_of(n): members and addresses survived the trip. */
+static void check_conf_of(const struct raft_conf *c, uint32_t n)
+{
+	ck_assert_uint_eq(c->n, n);
+	for (uint32_t i = 0; i < n; i++) {
+		char addr[RAFT_ADDR_MAX];
+		snprintf(addr, sizeof(addr), "10.0.0.%u:8300", i + 1);
+		ck_assert_uint_eq(c->m[i].id, i + 1);
+		ck_assert(c->m[i].voter);
+		ck_assert_str_eq(c->m[i].addr, addr);
+	}
 }
 
 /* Entries lo..hi (inclusive) of term t; payload "e<index>" padded to len. */
@@ -329,8 +347,7 @@ START_TEST(test_bootstrap)
 	ck_assert_uint_eq(e.type, RAFT_ENTRY_CONF);
 	ck_assert_uint_eq(e.term, 1);
 	ck_assert_int_eq(raft_conf_decode(&got, e.data, e.len), 0);
-	ck_assert_uint_eq(got.n, 3);
-	ck_assert_uint_eq(got.m[2].id, 3);
+	check_conf_of(&got, 3);
 	store_close(s);
 }
 END_TEST
@@ -541,7 +558,7 @@ START_TEST(test_compact)
 		rs.snapshot(rs.arg, &snap);
 		ck_assert_uint_eq(snap.index, 12);
 		ck_assert_uint_eq(snap.term, 3);
-		ck_assert_uint_eq(snap.conf.n, 3);
+		check_conf_of(&snap.conf, 3);
 		ck_assert_uint_eq(snap.len, 0);
 		ck_assert_ptr_null(snap.data);
 		store_close(s);
@@ -571,12 +588,11 @@ START_TEST(test_compact)
 END_TEST
 
 /* A log value shorter than its header is an error, not a read past it. */
-START_TEST(test_corrupt_log_value)
+/* Writes key=val into column family cf (an index into names[]) of the closed store at name,
+ * bypassing the store: what an earlier build or a corruption left. */
+static void raw_put(const char *name, int cf, const void *key, size_t klen, const void *val,
+                    size_t vlen)
 {
-	struct store *s = open_at("db", false);
-	append_range(s, 1, 5, 1, 8);
-	store_close(s);
-
 	rocksdb_options_t *o = rocksdb_options_create();
 	const char *names[] = {"default", "log",      "meta",   "kv",       "tomb",
 	                       "nodes",   "services", "checks", "sessions", "index"};
@@ -585,17 +601,26 @@ START_TEST(test_corrupt_log_value)
 	char *err = NULL;
 	for (int i = 0; i < 10; i++)
 		opts[i] = o;
-	rocksdb_t *db = rocksdb_open_column_families(o, tpath("db"), 10, names, opts, h, &err);
+	rocksdb_t *db = rocksdb_open_column_families(o, tpath(name), 10, names, opts, h, &err);
 	ck_assert_msg(err == NULL, "%s", err);
 	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-	const uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 3};
-	rocksdb_put_cf(db, wo, h[1], (const char *)key, 8, "\x00\x01\x02", 3, &err);
+	rocksdb_put_cf(db, wo, h[cf], key, klen, val, vlen, &err);
 	ck_assert_ptr_null(err);
 	rocksdb_writeoptions_destroy(wo);
 	for (int i = 0; i < 10; i++)
 		rocksdb_column_family_handle_destroy(h[i]);
 	rocksdb_close(db);
 	rocksdb_options_destroy(o);
+}
+
+START_TEST(test_corrupt_log_value)
+{
+	struct store *s = open_at("db", false);
+	append_range(s, 1, 5, 1, 8);
+	store_close(s);
+
+	const uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+	raw_put("db", 1, key, 8, "\x00\x01\x02", 3);
 
 	s = open_at("db", false);
 	struct raft_storage rs;
@@ -805,7 +830,7 @@ START_TEST(test_snapshot_roundtrip)
 	ck_assert_int_eq(store_snapshot_info(snap, &index, &term, &conf), 0);
 	ck_assert_uint_eq(index, 12);
 	ck_assert_uint_eq(term, 2);
-	ck_assert_uint_eq(conf.n, 3); /* entry 11's, after the snapshot point (0) */
+	check_conf_of(&conf, 3); /* entry 11's, after the snapshot point (0) */
 	/* the source compacted at the same point: its meta must then match */
 	ck_assert_int_eq(store_compact(s, 12, 2, &conf, UINT64_MAX), 0);
 	store_close(s);
@@ -828,7 +853,7 @@ START_TEST(test_snapshot_roundtrip)
 	struct raft_snapshot sn;
 	rs.snapshot(rs.arg, &sn);
 	ck_assert_uint_eq(sn.index, 12);
-	ck_assert_uint_eq(sn.conf.n, 3);
+	check_conf_of(&sn.conf, 3);
 	/* the log goes on from the snapshot */
 	append_range(d, 13, 14, 3, 8);
 	store_close(d);
@@ -972,6 +997,66 @@ static struct raft *raft_over(struct store *s)
 	ck_assert_ptr_nonnull(r);
 	return r;
 }
+
+/*
+ * A store written by an earlier build: configurations without addresses (4 + 9n bytes) in the log
+ * and in the snapshot meta still load, with every address unknown.
+ */
+START_TEST(test_conf_without_addresses)
+{
+	/* members 1 (voter) and 2 (non-voter), as raft_conf_encode() wrote them before addresses */
+	static const uint8_t v1[] = {2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+	                             0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0};
+	struct store *s = open_at("db", true);
+	struct raft_entry e = {.term = 1,
+	                       .index = 1,
+	                       .type = RAFT_ENTRY_CONF,
+	                       .len = sizeof(v1),
+	                       .data = (uint8_t *)v1};
+	struct raft_hard_state hs = {.term = 1, .vote = RAFT_NONE, .commit = 1};
+	ck_assert_int_eq(store_append(s, &e, 1, &hs, true), 0);
+	store_close(s);
+
+	s = open_at("db", true);
+	struct raft *r = raft_over(s);
+	const struct raft_conf *c = raft_conf_latest(r);
+	ck_assert_uint_eq(c->n, 2);
+	ck_assert(c->m[0].id == 1 && c->m[0].voter && c->m[1].id == 2 && !c->m[1].voter);
+	ck_assert_str_eq(c->m[0].addr, "");
+	ck_assert_str_eq(c->m[1].addr, "");
+	/* the lone voter leads, and learns addresses as the configuration changes */
+	raft_campaign(r);
+	drive(r, s);
+	ck_assert_int_eq(raft_role(r), RAFT_LEADER);
+	ck_assert_int_eq(raft_propose_conf(r, RAFT_CONF_ADD_NONVOTER, 2, "10.0.0.2:8300", NULL),
+	                 RAFT_OK);
+	drive(r, s);
+	raft_free(r);
+	store_close(s);
+	s = open_at("db", true);
+	r = raft_over(s);
+	ck_assert_str_eq(raft_conf_find(raft_conf_latest(r), 2)->addr, "10.0.0.2:8300");
+	ck_assert_str_eq(raft_conf_find(raft_conf_latest(r), 1)->addr, "");
+	raft_free(r);
+	store_close(s);
+
+	/* the snapshot meta: index, term (big-endian), then the configuration */
+	uint8_t snap[16 + sizeof(v1)] = {0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1};
+	memcpy(snap + 16, v1, sizeof(v1));
+	raw_put("db", 2, "snap", 4, snap, sizeof(snap));
+	s = open_at("db", true);
+	struct raft_storage rs;
+	struct raft_snapshot sn;
+	store_raft_storage(s, &rs);
+	rs.snapshot(rs.arg, &sn);
+	ck_assert_uint_eq(sn.index, 2);
+	ck_assert_uint_eq(sn.conf.n, 2);
+	ck_assert(sn.conf.m[0].voter && !sn.conf.m[1].voter);
+	ck_assert_str_eq(sn.conf.m[0].addr, "");
+	ck_assert_str_eq(sn.conf.m[1].addr, "");
+	store_close(s);
+}
+END_TEST
 
 START_TEST(test_raft_over_store)
 {
@@ -1280,6 +1365,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_snapshot_roundtrip);
 	tcase_add_test(tc, test_snapshot_corrupt_refused);
 	tcase_add_test(tc, test_snapshot_long_key);
+	tcase_add_test(tc, test_conf_without_addresses);
 	tcase_add_test(tc, test_raft_over_store);
 	tcase_add_test(tc, test_random_vs_model);
 	tcase_add_test(tc, test_fault_fsync_eio);
