@@ -182,6 +182,15 @@ static struct plink *link_get(struct peer *p, const char *addr)
 	zmq_setsockopt(l->z, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 	zmq_setsockopt(l->z, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
 	zmq_setsockopt(l->z, ZMQ_ROUTING_ID, p->route_id, strlen(p->route_id));
+	/* Queue only to a connected peer: a server that is down must not
+	 * get minutes of stale appends when it comes back (Raft resends what
+	 * is needed), and a request that cannot go now is held and retried
+	 * (raftd_hold) rather than parked in a socket. */
+	{
+		int one = 1;
+
+		zmq_setsockopt(l->z, ZMQ_IMMEDIATE, &one, sizeof(one));
+	}
 	if (zmq_connect(l->z, ep) != 0) {
 		log_warnx("raftd: connect %s: %s", ep, zmq_strerror(errno));
 		zmq_close(l->z);

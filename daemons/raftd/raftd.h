@@ -97,6 +97,7 @@ struct raftd {
 	struct raftd_held *held;
 	size_t n_held;
 	uint64_t hold_timer;
+	uint64_t hold_deadline; /* set while a held request is dispatched again */
 
 	struct raftd_tomb tombs[RAFTD_TOMB_QUEUE_MAX];
 	size_t tomb_head, tomb_n;

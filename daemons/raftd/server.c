@@ -1629,7 +1629,8 @@ static void raftd_hold(struct raftd *rd, const struct ipc_from *from, struct msg
 	h->req = *m; /* stolen: the caller's copy is zeroed */
 	memset(m, 0, sizeof(*m));
 	h->hops = hops;
-	h->deadline_ms = raftd_now(rd) + RAFTD_HOLD_MS;
+	/* held again on a retry: the first hold's deadline stands */
+	h->deadline_ms = rd->hold_deadline ? rd->hold_deadline : raftd_now(rd) + RAFTD_HOLD_MS;
 	h->next = rd->held;
 	rd->held = h;
 	rd->n_held++;
@@ -1649,10 +1650,18 @@ static void raftd_hold_retry(struct raftd *rd)
 	for (h = list; h != NULL; h = next) {
 		next = h->next;
 		if (now >= h->deadline_ms) {
+			const char *addr = raftd_leader_addr(rd);
+
 			rd->held_expired++;
-			raftd_result(rd, &h->from, 500, "No cluster leader");
+			if (addr != NULL)
+				raftd_result(rd, &h->from, 500, "rpc error: the leader at %s cannot be reached",
+				             addr);
+			else
+				raftd_result(rd, &h->from, 500, "No cluster leader");
 		} else if (rd->is_leader || raftd_leader_addr(rd) != NULL) {
+			rd->hold_deadline = h->deadline_ms;
 			raftd_dispatch(rd, &h->from, &h->req, h->hops);
+			rd->hold_deadline = 0;
 		} else {
 			h->next = rd->held;
 			rd->held = h;
@@ -1696,8 +1705,9 @@ static void raftd_dispatch(struct raftd *rd, const struct ipc_from *from, struct
 		                 q && q->min_index ? (q->wait_ms ? q->wait_ms
 		                                                 : RAFTD_WAIT_DEFAULT_MS)
 		                                   : 0) != 0) {
-			raftd_result(rd, from, 500, "rpc error: cannot forward to the leader at %s",
-			             addr);
+			/* not connected (yet), or a full queue: retried until
+			 * rpc_hold_timeout, as Consul retries a failed RPC */
+			raftd_hold(rd, from, m, hops);
 			return;
 		}
 		rd->forwarded++;
