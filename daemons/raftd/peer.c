@@ -43,6 +43,8 @@ struct pfwd {
 	uint64_t id;
 	struct ipc_from from;
 	uint64_t deadline_ms;
+	peer_call_cb cb; /* raftd's own call (peer_call): the reply goes here */
+	void *arg;
 };
 
 /* What the core is told about a follower, after the ready that sent to it
@@ -62,6 +64,13 @@ struct peer {
 	char route_id[IPC_NAME_MAX]; /* this raftd's DEALER routing id */
 	struct plink *links[PEER_LINKS_MAX];
 	size_t nlinks;
+	/* Where servers said they listen (RAFT_STEP's from_addr): for those
+	 * the configuration does not name yet. */
+	struct {
+		uint64_t id;
+		char addr[RAFT_ADDR_MAX];
+	} book[PEER_LINKS_MAX];
+	size_t nbook;
 	struct pfwd *fwds;
 	size_t nfwd;
 	uint64_t next_fwd;
@@ -209,6 +218,36 @@ static struct plink *link_get(struct peer *p, const char *addr)
 	return l;
 }
 
+static void book_set(struct peer *p, uint64_t id, const char *addr)
+{
+	size_t i;
+
+	if (id == RAFT_NONE || addr == NULL || addr[0] == '\0' || strlen(addr) >= RAFT_ADDR_MAX)
+		return;
+	for (i = 0; i < p->nbook && p->book[i].id != id; i++)
+		;
+	if (i == p->nbook) {
+		if (p->nbook == PEER_LINKS_MAX)
+			i = (size_t)(id % PEER_LINKS_MAX); /* full: one goes */
+		else
+			p->nbook++;
+	}
+	p->book[i].id = id;
+	snprintf(p->book[i].addr, sizeof(p->book[i].addr), "%s", addr);
+}
+
+static const char *addr_of(struct peer *p, uint64_t id)
+{
+	const struct raft_member *mem = raft_conf_find(raft_conf_latest(p->rd->raft), id);
+
+	if (mem != NULL && mem->addr[0] != '\0')
+		return mem->addr;
+	for (size_t i = 0; i < p->nbook; i++)
+		if (p->book[i].id == id)
+			return p->book[i].addr;
+	return NULL;
+}
+
 static void step_fill(struct msg *out, const struct raft_msg *m)
 {
 	struct msg_raft_step *s = &out->u.raft_step;
@@ -292,6 +331,7 @@ static void snap_pump(struct plink *l)
 		s->snap_chunk.p = chunk;
 		s->snap_chunk.len = (size_t)n;
 		s->snap_last = l->snap_off + (uint64_t)n >= l->snap_total;
+		s->from_addr = p->rd->self_addr;
 		if (zsend(l->z, NULL, 0, &m) != 0) {
 			if (errno == EAGAIN) {
 				ev_set_events(p->rd->d->ev, l->watch, EV_READ | EV_WRITE);
@@ -352,8 +392,8 @@ static void snap_start(struct peer *p, struct plink *l, const struct raft_msg *m
 
 void peer_send_raft(struct peer *p, const struct raft_msg *m)
 {
-	const struct raft_member *mem = raft_conf_find(raft_conf_latest(p->rd->raft), m->to);
-	struct plink *l = mem ? link_get(p, mem->addr) : NULL;
+	const char *addr = addr_of(p, m->to);
+	struct plink *l = addr ? link_get(p, addr) : NULL;
 	struct msg out;
 	struct msg_raft_ent *ents = NULL;
 
@@ -370,6 +410,7 @@ void peer_send_raft(struct peer *p, const struct raft_msg *m)
 		return;
 	}
 	step_fill(&out, m);
+	out.u.raft_step.from_addr = p->rd->self_addr;
 	if (m->n_entries > 0) {
 		ents = xcalloc(m->n_entries, sizeof(*ents));
 		for (size_t i = 0; i < m->n_entries; i++) {
@@ -475,6 +516,7 @@ static void recv_step(struct peer *p, const struct msg_raft_step *s)
 		p->st.bad++;
 		return;
 	}
+	book_set(p, s->from, s->from_addr);
 	if (s->type == RAFT_MSG_SNAP) {
 		recv_snap_chunk(p, s);
 		return;
@@ -510,8 +552,8 @@ static void recv_step(struct peer *p, const struct msg_raft_step *s)
 
 /* ---- forwarding ---- */
 
-int peer_forward(struct peer *p, const char *addr, const struct ipc_from *from,
-                 const struct msg *req, uint64_t hops, uint64_t wait_ms)
+static struct pfwd *fwd_send(struct peer *p, const char *addr, const char *origin,
+                             const struct msg *req, uint64_t hops, uint64_t timeout_ms)
 {
 	struct plink *l;
 	struct msg m;
@@ -520,35 +562,59 @@ int peer_forward(struct peer *p, const char *addr, const struct ipc_from *from,
 	int rc;
 
 	if (p->nfwd >= PEER_FWD_MAX || hops >= PEER_FWD_HOPS_MAX)
-		return -1;
+		return NULL;
 	l = link_get(p, addr);
 	if (l == NULL)
-		return -1;
+		return NULL;
 	buf_init(&inner, PEER_MSG_MAX - 4096);
 	if (msg_encode(req, &inner) != 0 || inner.err) {
 		buf_fini(&inner);
-		return -1;
+		return NULL;
 	}
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_FORWARD;
 	m.req_id = ++p->next_fwd;
-	/* a forwarded request forwarded again keeps its first origin */
-	m.u.forward.origin = (char *)(from->name[0] == '@' ? msg_peer_name(from->peer) : from->name);
+	m.u.forward.origin = (char *)origin;
 	m.u.forward.inner.p = inner.p;
 	m.u.forward.inner.len = inner.len;
 	m.u.forward.hops = hops + 1;
 	rc = zsend(l->z, NULL, 0, &m);
 	buf_fini(&inner);
 	if (rc != 0)
-		return -1;
+		return NULL;
 	f = xcalloc(1, sizeof(*f));
 	f->id = m.req_id;
-	f->from = *from;
-	f->deadline_ms = now_ms(p) + (wait_ms ? wait_ms + PEER_FWD_MARGIN_MS : PEER_FWD_PLAIN_MS);
+	f->deadline_ms = now_ms(p) + timeout_ms;
 	f->next = p->fwds;
 	p->fwds = f;
 	p->nfwd++;
+	return f;
+}
+
+int peer_forward(struct peer *p, const char *addr, const struct ipc_from *from,
+                 const struct msg *req, uint64_t hops, uint64_t wait_ms)
+{
+	/* a forwarded request forwarded again keeps its first origin */
+	const char *origin = from->name[0] == '@' ? msg_peer_name(from->peer) : from->name;
+	struct pfwd *f = fwd_send(p, addr, origin, req, hops,
+	                          wait_ms ? wait_ms + PEER_FWD_MARGIN_MS : PEER_FWD_PLAIN_MS);
+
+	if (f == NULL)
+		return -1;
+	f->from = *from;
 	p->st.forwarded++;
+	return 0;
+}
+
+int peer_call(struct peer *p, const char *addr, const struct msg *req, uint64_t timeout_ms,
+              peer_call_cb cb, void *arg)
+{
+	struct pfwd *f = fwd_send(p, addr, "raftd", req, 0, timeout_ms);
+
+	if (f == NULL)
+		return -1;
+	f->cb = cb;
+	f->arg = arg;
 	return 0;
 }
 
@@ -565,6 +631,15 @@ static void fwd_answer(struct peer *p, uint64_t id, const struct msg_bytes *inne
 	*pp = f->next;
 	p->nfwd--;
 	p->st.forward_replies++;
+	if (f->cb != NULL) {
+		bool ok = msg_decode(inner->p, inner->len, MSG_PEER_RAFTD, &reply) == MSG_OK;
+
+		f->cb(f->arg, ok ? &reply : NULL);
+		if (ok)
+			msg_free(&reply);
+		free(f);
+		return;
+	}
 	if (msg_decode(inner->p, inner->len, MSG_PEER_RAFTD, &reply) != MSG_OK) {
 		struct msg r;
 
@@ -769,6 +844,11 @@ static void sweep(struct ev *ev, void *arg)
 		*pp = f->next;
 		p->nfwd--;
 		p->st.forward_timeouts++;
+		if (f->cb != NULL) {
+			f->cb(f->arg, NULL);
+			free(f);
+			continue;
+		}
 		memset(&r, 0, sizeof(r));
 		r.type = MSG_RESULT;
 		r.u.result.status = 500;
@@ -841,6 +921,8 @@ void peer_free(struct peer *p)
 		struct pfwd *f = p->fwds;
 
 		p->fwds = f->next;
+		if (f->cb != NULL)
+			f->cb(f->arg, NULL); /* its caller learns it ended */
 		free(f);
 	}
 	while (p->nlinks > 0) {
@@ -859,6 +941,11 @@ void peer_free(struct peer *p)
 		zmq_close(p->router);
 	in_reset(p);
 	free(p);
+}
+
+void peer_connect(struct peer *p, const char *addr)
+{
+	(void)link_get(p, addr);
 }
 
 const char *peer_incoming_snapshot(struct peer *p, uint64_t index)

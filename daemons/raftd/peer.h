@@ -45,9 +45,20 @@ void peer_send_raft(struct peer *p, const struct raft_msg *m);
 int peer_forward(struct peer *p, const char *addr, const struct ipc_from *from,
                  const struct msg *req, uint64_t hops, uint64_t wait_ms);
 
+/* Opens the link to addr now, so that the first request to it need not
+ * wait for the connection (links queue only to connected servers). */
+void peer_connect(struct peer *p, const char *addr);
+
 /* Tells the core what the sends found (unreachable followers, snapshots
  * sent or failed): called outside raft_ready()..raft_advance(). */
 void peer_apply_reports(struct peer *p);
+
+/* raftd's own request to the raftd at addr (a bootstrap probe, a client
+ * agent's call): cb gets the reply, or NULL after timeout_ms or on
+ * shutdown. The origin it is checked against is raftd. */
+typedef void (*peer_call_cb)(void *arg, struct msg *reply);
+int peer_call(struct peer *p, const char *addr, const struct msg *req, uint64_t timeout_ms,
+              peer_call_cb cb, void *arg);
 
 /* The reply to a request that came in by FORWARD (from->name "@<route>"). */
 int peer_reply(struct peer *p, const struct ipc_from *from, struct msg *reply);

@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "omap.h"
 #include "peer.h"
+#include "cluster.h"
 #include "fsm.h"
 #include "raft.h"
 #include "store.h"
@@ -94,6 +95,8 @@ struct raftd {
 	struct omap *sess; /* session id -> its TTL timer (the leader's) */
 
 	struct peer *peer; /* the other servers, over ports.server */
+	struct cluster *cluster; /* the LAN pool as gossipd sees it */
+	struct raft_config rc; /* the core's, kept to reopen it after a bootstrap */
 	struct raftd_held *held;
 	size_t n_held;
 	uint64_t hold_timer;
@@ -118,6 +121,16 @@ void raftd_reply_result(struct raftd *rd, const struct ipc_from *from, unsigned 
                         const char *error);
 /* Runs the ready loop soon (after a message stepped into the core). */
 void raftd_poke(struct raftd *rd);
+/* The Raft id of a node: the first 16 hex digits of its node_id. */
+uint64_t raftd_id_of(const char *node_id);
+/* bootstrap_expect's end (cluster.c): conf as this store's first entry,
+ * and the core reopened on it. 0, or -1 after logging why. */
+int raftd_bootstrap(struct raftd *rd, const struct raft_conf *conf);
+/* A write raftd makes itself (reconciliation): proposed when leading, no
+ * reply to anyone. */
+void raftd_propose_internal(struct raftd *rd, struct msg *m);
+/* cluster.c read gossip anew: held requests may have a server now. */
+void raftd_servers_known(struct raftd *rd);
 void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out);
 
 #endif

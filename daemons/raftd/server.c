@@ -659,7 +659,13 @@ static void raftd_raft_config(struct raftd *rd, struct msg *reply)
 
 		raftd_member_id(rd, id, idbuf, sizeof(idbuf));
 		s->id = xstrdup(idbuf);
-		s->node = xstrdup(id == rd->id ? rd->d->conf.node_name : "(unknown)");
+		{
+			const char *nm = rd->cluster ? cluster_name_of(rd->cluster, id) : NULL;
+
+			s->node = xstrdup(id == rd->id ? rd->d->conf.node_name
+			                  : nm     ? nm
+			                           : "(unknown)");
+		}
 		s->address = xstrdup(raftd_member_addr(rd, id));
 		s->leader = id == rd->leader;
 		s->voter = c->m[i].voter;
@@ -1149,6 +1155,8 @@ static void raftd_on_soft(struct raftd *rd, const struct raft_soft_state *ss)
 	if (rd->is_leader && !was) {
 		log_info("leader of term %" PRIu64, rd->term);
 		rd->self_reg_due = true;
+		if (rd->cluster != NULL)
+			cluster_leader_gained(rd->cluster);
 		/* spec §7.6: timers restart on a leader change. */
 		fsm_session_foreach(rd->fsm, raftd_sess_arm_one, rd);
 	} else if (!rd->is_leader && was) {
@@ -1421,7 +1429,7 @@ static void raftd_on_tomb(struct ev *ev, void *arg)
 /* --- start and stop ---------------------------------------------------------- */
 
 /* The Raft id: the node ID's first 64 bits (hex), never 0. */
-static uint64_t raftd_id_from_node_id(const char *node_id)
+uint64_t raftd_id_of(const char *node_id)
 {
 	uint64_t v = 0;
 	int digits = 0;
@@ -1449,18 +1457,55 @@ static uint32_t raftd_rand(void *arg, uint32_t n)
 	return n ? (uint32_t)(daemon_random64() % n) : 0;
 }
 
+int raftd_bootstrap(struct raftd *rd, const struct raft_conf *conf)
+{
+	struct raft *r;
+
+	if (!store_is_empty(rd->store)) {
+		log_warnx("bootstrap: the store is not empty; not bootstrapping");
+		return -1;
+	}
+	if (store_bootstrap(rd->store, conf) != 0) {
+		raftd_storage_failed(rd, "bootstrap");
+		return -1;
+	}
+	rd->rc.applied = store_applied_index(rd->store);
+	r = raft_new(&rd->rc, &rd->rs);
+	if (r == NULL) {
+		raftd_storage_failed(rd, "bootstrap (the log does not open)");
+		return -1;
+	}
+	raft_free(rd->raft);
+	rd->raft = r;
+	log_info("bootstrapped a Raft configuration of %u servers", conf->n);
+	raftd_kick(rd);
+	return 0;
+}
+
+void raftd_propose_internal(struct raftd *rd, struct msg *m)
+{
+	if (rd->is_leader && !rd->failed)
+		raftd_propose_msg(rd, m, NULL);
+}
+
 int raftd_start(struct raftd *rd, struct daemon *d)
 {
 	const struct conf *c = &d->conf;
-	struct raft_config rc;
+	struct raft_config *rc = &rd->rc;
 	char dir[4096], err[512];
 	uint64_t hb, el, lease, bad = 0;
 
 	memset(rd, 0, sizeof(*rd));
 	rd->d = d;
 	rd->server = c->server;
-	if (!rd->server)
-		return 0; /* a client agent's raftd forwards (Cluster issue) */
+	if (!rd->server) {
+		/* a client agent's raftd forwards every request to a server
+		 * gossip knows (spec §5.5) */
+		rd->id = raftd_id_of(c->node_id);
+		rd->peer = peer_new(rd);
+		rd->cluster = cluster_new(rd);
+		return rd->peer != NULL && rd->cluster != NULL ? 0 : -1;
+	}
 	snprintf(rd->self_addr, sizeof(rd->self_addr), "%s:%d",
 	         c->advertise_addr && c->advertise_addr[0] ? c->advertise_addr : "127.0.0.1",
 	         c->ports.server);
@@ -1489,7 +1534,7 @@ int raftd_start(struct raftd *rd, struct daemon *d)
 		return -1;
 	}
 	fsm_changes_clear(rd->fsm);
-	rd->id = raftd_id_from_node_id(c->node_id);
+	rd->id = raftd_id_of(c->node_id);
 	rd->stable_since_unix_ms = raftd_unix_ms();
 	if (store_is_empty(rd->store) && (c->dev_mode || c->bootstrap)) {
 		struct raft_conf conf = {0};
@@ -1509,24 +1554,28 @@ int raftd_start(struct raftd *rd, struct daemon *d)
 	el = conf_raft_ms(c, c->test_timings.raft.election_timeout_ms);
 	lease = conf_raft_ms(c, c->test_timings.raft.leader_lease_timeout_ms);
 	rd->tick_ms = hb / 10 < 10 ? 10 : hb / 10;
-	raft_config_default(&rc, rd->id);
-	rc.heartbeat_ticks = 1;
-	rc.election_ticks = (unsigned)(el / rd->tick_ms > 2 ? el / rd->tick_ms : 2);
-	rc.lease_ticks = (unsigned)(lease / rd->tick_ms);
-	if (rc.lease_ticks == 0 || rc.lease_ticks > rc.election_ticks)
-		rc.lease_ticks = rc.election_ticks / 2 ? rc.election_ticks / 2 : 1;
-	rc.applied = store_applied_index(rd->store);
-	rc.rand = raftd_rand;
+	raft_config_default(rc, rd->id);
+	rc->heartbeat_ticks = 1;
+	rc->election_ticks = (unsigned)(el / rd->tick_ms > 2 ? el / rd->tick_ms : 2);
+	rc->lease_ticks = (unsigned)(lease / rd->tick_ms);
+	if (rc->lease_ticks == 0 || rc->lease_ticks > rc->election_ticks)
+		rc->lease_ticks = rc->election_ticks / 2 ? rc->election_ticks / 2 : 1;
+	rc->applied = store_applied_index(rd->store);
+	rc->rand = raftd_rand;
 	store_raft_storage(rd->store, &rd->rs);
-	rd->raft = raft_new(&rc, &rd->rs);
+	rd->raft = raft_new(rc, &rd->rs);
 	if (rd->raft == NULL) {
 		log_errorx("store %s: the Raft log does not open (applied %" PRIu64 ")", dir,
-		           rc.applied);
+		           rc->applied);
 		return -1;
 	}
+	if (c->bootstrap_expect == 2 || (c->bootstrap_expect > 2 && c->bootstrap_expect % 2 == 0))
+		log_warnx("bootstrap_expect = %d: an even number of servers tolerates no more "
+		          "failures than one server fewer (Consul's warning)",
+		          c->bootstrap_expect);
 	log_info("raft: last index %" PRIu64 ", applied %" PRIu64 ", snapshot %" PRIu64
 	         ", tick %" PRIu64 " ms%s",
-	         raft_last_index(rd->raft), rc.applied, store_snapshot_index(rd->store),
+	         raft_last_index(rd->raft), rc->applied, store_snapshot_index(rd->store),
 	         rd->tick_ms, c->dev_mode ? " (dev: no fsync)" : "");
 	/* A lone voter need not wait an election timeout to lead. */
 	{
@@ -1545,7 +1594,8 @@ int raftd_start(struct raftd *rd, struct daemon *d)
 	}
 	rd->tomb_timer = ev_timer_add(d->ev, 1000, raftd_on_tomb, rd);
 	rd->peer = peer_new(rd);
-	if (rd->peer == NULL)
+	rd->cluster = cluster_new(rd);
+	if (rd->peer == NULL || rd->cluster == NULL)
 		return -1;
 	raftd_process_ready(rd);
 	return 0;
@@ -1553,8 +1603,26 @@ int raftd_start(struct raftd *rd, struct daemon *d)
 
 void raftd_stop(struct raftd *rd)
 {
-	if (!rd->server)
+	struct peer *p = rd->peer;
+
+	/* the peer first: its calls end (callbacks into the cluster see no
+	 * peer any more), then the cluster */
+	rd->peer = NULL;
+	peer_free(p);
+	cluster_free(rd->cluster);
+	rd->cluster = NULL;
+	if (!rd->server) {
+		if (rd->hold_timer)
+			ev_timer_del(rd->d->ev, rd->hold_timer);
+		while (rd->held != NULL) {
+			struct raftd_held *h = rd->held;
+
+			rd->held = h->next;
+			msg_free(&h->req);
+			free(h);
+		}
 		return;
+	}
 	raftd_pending_fail_all(rd, 503, "raftd: stopping");
 	raftd_fail_reads(rd, "raftd: stopping");
 	while (rd->blocked != NULL) {
@@ -1577,8 +1645,6 @@ void raftd_stop(struct raftd *rd)
 		msg_free(&h->req);
 		free(h);
 	}
-	peer_free(rd->peer); /* forwards in flight: their callers' deadlines answer */
-	rd->peer = NULL;
 	raft_free(rd->raft);
 	watch_free(rd->watch);
 	fsm_free(rd->fsm);
@@ -1593,6 +1659,8 @@ static const char *raftd_leader_addr(const struct raftd *rd)
 {
 	const struct raft_member *m;
 
+	if (!rd->server)
+		return rd->cluster ? cluster_server(rd->cluster, 0) : NULL;
 	if (rd->raft == NULL || rd->leader == RAFT_NONE || rd->is_leader)
 		return NULL;
 	m = raft_conf_find(raft_conf_latest(rd->raft), rd->leader);
@@ -1604,6 +1672,8 @@ static const char *raftd_leader_addr(const struct raftd *rd)
  * (spec §5.5); a stale read is served by any server. */
 static bool raftd_local(const struct raftd *rd, const struct msg *m, bool is_read)
 {
+	if (!rd->server)
+		return false; /* a client agent holds no state: all of it goes */
 	if (rd->is_leader)
 		return true;
 	if (is_read)
@@ -1653,7 +1723,9 @@ static void raftd_hold_retry(struct raftd *rd)
 			const char *addr = raftd_leader_addr(rd);
 
 			rd->held_expired++;
-			if (addr != NULL)
+			if (!rd->server && addr == NULL)
+				raftd_result(rd, &h->from, 500, "No known Consul servers");
+			else if (addr != NULL)
 				raftd_result(rd, &h->from, 500, "rpc error: the leader at %s cannot be reached",
 				             addr);
 			else
@@ -1683,6 +1755,12 @@ static void raftd_hold_sweep(struct ev *ev, void *arg)
 		rd->hold_timer = ev_timer_add(ev, RAFTD_HOLD_RETRY_MS, raftd_hold_sweep, rd);
 }
 
+void raftd_servers_known(struct raftd *rd)
+{
+	if (rd->held != NULL && !rd->server && rd->hold_timer == 0)
+		rd->hold_timer = ev_timer_add(rd->d->ev, 0, raftd_hold_sweep, rd);
+}
+
 static void raftd_dispatch(struct raftd *rd, const struct ipc_from *from, struct msg *m,
                            uint64_t hops)
 {
@@ -1706,7 +1784,10 @@ static void raftd_dispatch(struct raftd *rd, const struct ipc_from *from, struct
 		                                                 : RAFTD_WAIT_DEFAULT_MS)
 		                                   : 0) != 0) {
 			/* not connected (yet), or a full queue: retried until
-			 * rpc_hold_timeout, as Consul retries a failed RPC */
+			 * rpc_hold_timeout, as Consul retries a failed RPC (a
+			 * client agent tries another server next) */
+			if (!rd->server && rd->cluster != NULL)
+				(void)cluster_server(rd->cluster, 1);
 			raftd_hold(rd, from, m, hops);
 			return;
 		}
@@ -1737,12 +1818,6 @@ bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
 {
 	if (!raftd_handles(m))
 		return false;
-	if (!rd->server) {
-		raftd_result(rd, from, 503,
-		             "raftd: this agent is a client; forwarding to the servers is not "
-		             "built yet");
-		return true;
-	}
 	raftd_dispatch(rd, from, m, 0);
 	return true;
 }
