@@ -37,8 +37,24 @@ struct nonvoter {
 	uint64_t healthy_since_ms; /* 0: not healthy now */
 };
 
+/* A client agent's blocking read of one table on a server, whose index
+ * moves are republished as INDEX_BUMPs on this agent's bus (DESIGN.md §4,
+ * DNS: dnsd's cache works on a client agent too). */
+struct twatch {
+	struct cluster *c;
+	const char *table;
+	enum msg_type type;
+	uint64_t index;
+	bool out;
+	uint64_t retry_timer;
+};
+#define TWATCHES 3
+#define TWATCH_WAIT_MS  300000 /* spec §1.10's default wait */
+#define TWATCH_RETRY_MS 1000
+
 struct cluster {
 	struct raftd *rd;
+	struct twatch tw[TWATCHES];
 	struct ipc_client *gossipd;
 	struct ipc_sub *sub;
 	struct cmember *m;
@@ -504,6 +520,102 @@ static void reconcile(struct cluster *c)
 	}
 }
 
+/* ---- a client agent's table watches ---- */
+
+static void twatch_send(struct twatch *w);
+
+static void twatch_bump(struct twatch *w, uint64_t index)
+{
+	struct msg ev;
+	char *tables[1] = {(char *)w->table};
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = MSG_INDEX_BUMP;
+	ev.u.index_bump.epoch = w->c->rd->d->epoch;
+	ev.u.index_bump.index = index;
+	ev.u.index_bump.tables.v = tables;
+	ev.u.index_bump.tables.n = 1;
+	ipc_publish(w->c->rd->d->pub, &ev);
+}
+
+static void twatch_retry(struct ev *ev, void *arg)
+{
+	struct twatch *w = arg;
+
+	(void)ev;
+	w->retry_timer = 0;
+	twatch_send(w);
+}
+
+static const struct msg_query_meta *reply_meta(const struct msg *r)
+{
+	switch (r->type) {
+	case MSG_NODES_REPLY:
+		return &r->u.nodes_reply.meta;
+	case MSG_SERVICES_REPLY:
+		return &r->u.services_reply.meta;
+	case MSG_CHECKS_REPLY:
+		return &r->u.checks_reply.meta;
+	default:
+		return NULL;
+	}
+}
+
+static void twatch_reply(void *arg, struct msg *reply)
+{
+	struct twatch *w = arg;
+	const struct msg_query_meta *meta = reply ? reply_meta(reply) : NULL;
+
+	w->out = false;
+	if (w->c->rd->peer == NULL)
+		return; /* stopping */
+	if (meta == NULL) {
+		/* the server failed or went: what was cached may be stale, and
+		 * another server's index is not this one's */
+		if (w->index != 0)
+			twatch_bump(w, w->index);
+		w->index = 0;
+		(void)cluster_server(w->c, 1);
+		w->retry_timer = ev_timer_add(w->c->rd->d->ev, TWATCH_RETRY_MS, twatch_retry, w);
+		return;
+	}
+	if (meta->index != w->index)
+		twatch_bump(w, meta->index);
+	w->index = meta->index;
+	twatch_send(w);
+}
+
+static void twatch_send(struct twatch *w)
+{
+	struct cluster *c = w->c;
+	const char *addr = cluster_server(c, 0);
+	struct msg q;
+	struct msg_query_opts *o;
+
+	if (w->out || w->retry_timer)
+		return;
+	if (addr == NULL || c->rd->peer == NULL) {
+		w->retry_timer = ev_timer_add(c->rd->d->ev, TWATCH_RETRY_MS, twatch_retry, w);
+		return;
+	}
+	memset(&q, 0, sizeof(q));
+	q.type = w->type;
+	o = w->type == MSG_CATALOG_NODES      ? &q.u.catalog_nodes.q
+	    : w->type == MSG_CATALOG_SERVICES ? &q.u.catalog_services.q
+	                                      : &q.u.health_checks.q;
+	if (w->type == MSG_HEALTH_CHECKS)
+		q.u.health_checks.state = "any";
+	o->consistency = 1; /* stale: the server answers from its own state */
+	o->min_index = w->index;
+	o->wait_ms = w->index ? TWATCH_WAIT_MS : 0;
+	if (peer_call(c->rd->peer, addr, &q, TWATCH_WAIT_MS + PEER_FWD_MARGIN_MS, twatch_reply,
+	              w) != 0) {
+		w->retry_timer = ev_timer_add(c->rd->d->ev, TWATCH_RETRY_MS, twatch_retry, w);
+		return;
+	}
+	w->out = true;
+}
+
 void cluster_leader_gained(struct cluster *c)
 {
 	c->nnv = 0;
@@ -551,6 +663,9 @@ static void members_reply(void *arg, enum ipc_status st, struct msg *reply)
 		maybe_bootstrap(c);
 		reconcile(c);
 	}
+	if (!c->rd->server)
+		for (int i = 0; i < TWATCHES; i++)
+			twatch_send(&c->tw[i]);
 	raftd_servers_known(c->rd);
 }
 
@@ -599,6 +714,17 @@ struct cluster *cluster_new(struct raftd *rd)
 	struct cluster *c = xcalloc(1, sizeof(*c));
 
 	c->rd = rd;
+	{
+		static const char *const names[TWATCHES] = {"nodes", "services", "checks"};
+		static const enum msg_type types[TWATCHES] = {MSG_CATALOG_NODES, MSG_CATALOG_SERVICES,
+		                                              MSG_HEALTH_CHECKS};
+
+		for (int i = 0; i < TWATCHES; i++) {
+			c->tw[i].c = c;
+			c->tw[i].table = names[i];
+			c->tw[i].type = types[i];
+		}
+	}
 	c->expect_mode = rd->server && rd->d->conf.bootstrap_expect > 1;
 	c->gossipd = ipc_client_new(rd->d->ev, rd->d->run_dir, "raftd", "gossipd");
 	c->sub = ipc_sub_new(rd->d->ev, rd->d->run_dir, "gossipd", on_event, c);
@@ -622,6 +748,9 @@ void cluster_free(struct cluster *c)
 		ev_timer_del(c->rd->d->ev, c->timer);
 	if (c->soon_timer)
 		ev_timer_del(c->rd->d->ev, c->soon_timer);
+	for (int i = 0; i < TWATCHES; i++)
+		if (c->tw[i].retry_timer)
+			ev_timer_del(c->rd->d->ev, c->tw[i].retry_timer);
 	ipc_sub_free(c->sub);
 	ipc_client_free(c->gossipd); /* a read on its way ends with IPC_CANCELLED */
 	members_free(c->m, c->n);
