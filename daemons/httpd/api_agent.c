@@ -291,7 +291,7 @@ void api_agent_leave(struct http_req *r)
 
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_LEAVE;
-	http_call(r, "musterd", &m, MSG_LEAVE_TIMEOUT_MS + HTTPD_CALL_MARGIN_MS,
+	http_call(r, "musterd", &m, MSG_LEAVE_TIMEOUT_MS + MSG_LEAVE_RAFT_MS + HTTPD_CALL_MARGIN_MS,
 	          api_agent_result_done);
 }
 

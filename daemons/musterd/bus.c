@@ -268,9 +268,43 @@ static void bus_leave_reply(void *arg, enum ipc_status st, struct msg *reply)
 	free(lc);
 }
 
+static int bus_leave_gossip(struct leave_call *lc)
+{
+	struct child *g = sup_find(lc->m, "gossipd");
+	struct msg req;
+
+	if (g->state != CHILD_READY)
+		return -1;
+	memset(&req, 0, sizeof(req));
+	req.type = MSG_LEAVE;
+	return ipc_call(g->bus, &req, MSG_LEAVE_TIMEOUT_MS, bus_leave_reply, lc);
+}
+
+/* A server's raftd answers once it no longer leads (or at once): then
+ * gossip. Its failure only delays nothing: the leave goes on. */
+static void bus_leave_raft_reply(void *arg, enum ipc_status st, struct msg *reply)
+{
+	struct leave_call *lc = arg;
+
+	if (st != IPC_OK || reply->type != MSG_RESULT || reply->u.result.status != 200)
+		log_warnx("leave: raftd did not hand over leadership (%s); leaving anyway",
+		          st != IPC_OK ? ipc_status_str(st)
+		          : reply->type == MSG_RESULT ? reply->u.result.error
+		                                      : "bad reply");
+	if (bus_leave_gossip(lc) != 0) {
+		struct msg r;
+
+		memset(&r, 0, sizeof(r));
+		r.type = MSG_RESULT;
+		r.u.result.status = 503;
+		r.u.result.error = "gossipd unavailable";
+		bus_leave_reply(lc, IPC_OK, &r);
+	}
+}
+
 static int bus_leave_start(struct musterd *m, const struct ipc_from *from, const char *why)
 {
-	struct child *g = sup_find(m, "gossipd");
+	struct child *g = sup_find(m, "gossipd"), *r = sup_find(m, "raftd");
 	struct leave_call *lc;
 	struct msg req;
 
@@ -286,7 +320,10 @@ static int bus_leave_start(struct musterd *m, const struct ipc_from *from, const
 	snprintf(lc->why, sizeof(lc->why), "%s", why);
 	memset(&req, 0, sizeof(req));
 	req.type = MSG_LEAVE;
-	if (ipc_call(g->bus, &req, MSG_LEAVE_TIMEOUT_MS, bus_leave_reply, lc) != 0) {
+	if (m->conf.server && r != NULL && r->state == CHILD_READY &&
+	    ipc_call(r->bus, &req, MSG_LEAVE_RAFT_MS, bus_leave_raft_reply, lc) == 0)
+		return 0;
+	if (bus_leave_gossip(lc) != 0) {
 		free(lc);
 		return -1;
 	}

@@ -101,6 +101,11 @@ struct raftd {
 	size_t n_held;
 	uint64_t hold_timer;
 	uint64_t hold_deadline; /* set while a held request is dispatched again */
+	/* a leader's graceful leave: the LEAVE is answered once another
+	 * server leads (or the transfer timed out) */
+	bool leaving;
+	struct ipc_from leave_from;
+	uint64_t leave_timer;
 
 	struct raftd_tomb tombs[RAFTD_TOMB_QUEUE_MAX];
 	size_t tomb_head, tomb_n;

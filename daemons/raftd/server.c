@@ -36,6 +36,7 @@
 
 static void raftd_kick(struct raftd *rd);
 static void raftd_hold_sweep(struct ev *ev, void *arg);
+static void raftd_leave_done(struct raftd *rd, unsigned status, const char *err);
 static void raftd_serve_read(struct raftd *rd, struct raftd_waiter *w);
 
 static uint64_t raftd_now(const struct raftd *rd)
@@ -1161,6 +1162,10 @@ static void raftd_on_soft(struct raftd *rd, const struct raft_soft_state *ss)
 		fsm_session_foreach(rd->fsm, raftd_sess_arm_one, rd);
 	} else if (!rd->is_leader && was) {
 		log_warnx("lost leadership (term %" PRIu64 ")", rd->term);
+		if (rd->leaving) {
+			/* the reply may go now: it touches no Raft state */
+			raftd_leave_done(rd, 200, "");
+		}
 		raftd_sess_disarm_all(rd);
 		raftd_fail_reads(rd, "No cluster leader");
 		/* Their entries may still commit under the next leader, or be
@@ -1607,6 +1612,7 @@ void raftd_stop(struct raftd *rd)
 
 	/* the peer first: its calls end (callbacks into the cluster see no
 	 * peer any more), then the cluster */
+	raftd_leave_done(rd, 503, "raftd: stopping");
 	rd->peer = NULL;
 	peer_free(p);
 	cluster_free(rd->cluster);
@@ -1814,8 +1820,76 @@ static bool raftd_handles(const struct msg *m)
 	       m->type == MSG_RAFT_REMOVE_PEER;
 }
 
+static void raftd_leave_done(struct raftd *rd, unsigned status, const char *err)
+{
+	if (!rd->leaving)
+		return;
+	rd->leaving = false;
+	if (rd->leave_timer)
+		ev_timer_del(rd->d->ev, rd->leave_timer);
+	rd->leave_timer = 0;
+	raftd_reply_result(rd, &rd->leave_from, status, err);
+}
+
+static void raftd_leave_timeout(struct ev *ev, void *arg)
+{
+	struct raftd *rd = arg;
+
+	(void)ev;
+	rd->leave_timer = 0;
+	log_warnx("leave: leadership transfer timed out");
+	raftd_leave_done(rd, 500, "leadership transfer timed out");
+}
+
+/* A server's graceful leave (musterd asks before gossip): a leader hands
+ * its leadership to the most up-to-date voter (Consul's server leave), so
+ * the cluster does not wait an election timeout; the new leader removes
+ * this server once gossip says it left (cluster.c). */
+static void raftd_leave(struct raftd *rd, const struct ipc_from *from)
+{
+	const struct raft_conf *conf;
+	uint64_t to = RAFT_NONE, best = 0;
+	int rc;
+
+	if (!rd->server || rd->raft == NULL || !rd->is_leader || rd->leaving) {
+		raftd_reply_result(rd, from, 200, "");
+		return;
+	}
+	conf = raft_conf_latest(rd->raft);
+	for (uint32_t i = 0; i < conf->n; i++) {
+		struct raft_progress_info pi;
+
+		if (conf->m[i].id == rd->id || !conf->m[i].voter ||
+		    raft_progress(rd->raft, conf->m[i].id, &pi) != 0)
+			continue;
+		if (to == RAFT_NONE || pi.match > best) {
+			to = conf->m[i].id;
+			best = pi.match;
+		}
+	}
+	if (to == RAFT_NONE) {
+		raftd_reply_result(rd, from, 200, ""); /* alone: nobody to hand over to */
+		return;
+	}
+	rc = raft_transfer_leadership(rd->raft, to);
+	if (rc != RAFT_OK) {
+		log_warnx("leave: leadership transfer to %016" PRIx64 ": %s", to, raft_status_str(rc));
+		raftd_reply_result(rd, from, 200, "");
+		return;
+	}
+	log_info("leave: handing leadership over to %016" PRIx64, to);
+	rd->leaving = true;
+	rd->leave_from = *from;
+	rd->leave_timer = ev_timer_add(rd->d->ev, MSG_LEAVE_RAFT_MS - 1000, raftd_leave_timeout, rd);
+	raftd_kick(rd);
+}
+
 bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)
 {
+	if (m->type == MSG_LEAVE) {
+		raftd_leave(rd, from);
+		return true;
+	}
 	if (!raftd_handles(m))
 		return false;
 	raftd_dispatch(rd, from, m, 0);
