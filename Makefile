@@ -221,6 +221,7 @@ bench: deps
 	@B=$(B) bench/http.sh
 	@B=$(B) bench/gossip.sh
 	@B=$(B) bench/healthd.sh
+	@B=$(B) bench/dns.sh
 
 $(B)/bench/kvbench: $(B)/obj/bench/kvbench.o $(LIB)
 	@mkdir -p $(dir $@)
