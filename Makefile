@@ -56,6 +56,9 @@ daemon_lib  = $(filter-out %/main.o,$(call daemon_obj,$(1)))
 DAEMON_BINS := $(DAEMONS:%=$(B)/libexec/%)
 CLI_BIN     := $(B)/bin/muster
 CLI_OBJ     := $(patsubst %.c,$(B)/obj/%.o,$(wildcard cli/*.c))
+# The Consul-compatible subcommands talk to the agent's HTTP API (libcurl)
+# and read its JSON (json-c).
+CLI_LIBS    := $(shell pkg-config --libs libcurl json-c)
 
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -283,7 +286,7 @@ $(B)/libexec/%: $$(call daemon_obj,%) $$(DAEMON_OBJS_$$*) $(LIB)
 $(CLI_BIN): $(CLI_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(OPT) $(EXTRA_CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS) $(CLI_LIBS)
 
 $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIB) $$(TEST_$$*_OBJS)
 	@mkdir -p $(dir $@)
