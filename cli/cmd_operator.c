@@ -82,8 +82,14 @@ static int op_list_peers(int argc, char **argv)
 		goto out;
 	}
 	conf = op_parse(&r);
-	if (http_ok(&c, "GET", "/v1/operator/autopilot/health", &q, NULL, 0, &r, err,
-	            sizeof(err)) != 0) {
+	/* 429 is the health of a cluster that is not healthy: its body is the
+	 * same report (the Go api's AutopilotServerHealth accepts 200 and 429) */
+	if (http_call(&c, "GET", "/v1/operator/autopilot/health", &q, NULL, 0, &r) != HTTP_OK ||
+	    (r.status != 200 && r.status != 429)) {
+		if (r.err[0])
+			snprintf(err, sizeof(err), "%s", r.err);
+		else
+			http_status_error(&r, err, sizeof(err));
 		fprintf(stderr, "Error getting peers: Failed to retrieve autopilot health: %s\n",
 		        err);
 		goto out;

@@ -190,12 +190,17 @@ static void api_operator_autopilot_health_done(struct http_req *r, enum ipc_stat
 		json_object_object_add(e, "ID", json_object_new_string(s->id));
 		json_object_object_add(e, "Name", json_object_new_string(s->node));
 		json_object_object_add(e, "Address", json_object_new_string(s->address));
-		/* Gossip (issue 8) will know the others' Serf status and
-		 * version; this server is alive, since it answers. */
-		json_object_object_add(e, "SerfStatus",
-		                       json_object_new_string(self ? "alive" : "none"));
-		json_object_object_add(e, "Version",
-		                       json_object_new_string(self ? MUSTER_VERSION : ""));
+		/* raftd says what gossip knows of each server */
+		json_object_object_add(
+		    e, "SerfStatus",
+		    json_object_new_string(s->serf_status && s->serf_status[0] ? s->serf_status
+		                           : self                            ? "alive"
+		                                                             : "none"));
+		json_object_object_add(
+		    e, "Version",
+		    json_object_new_string(s->version && s->version[0] ? s->version
+		                           : self                      ? MUSTER_VERSION
+		                                                       : ""));
 		json_object_object_add(e, "Leader", json_object_new_boolean(s->leader));
 		json_object_object_add(e, "LastContact", json_object_new_string(dur));
 		json_object_object_add(e, "LastTerm", json_object_new_uint64(s->last_term));

@@ -22,6 +22,7 @@ enum { ST_ALIVE = 1, ST_LEAVING = 2, ST_LEFT = 3, ST_FAILED = 4 };
 
 struct cmember {
 	char *name, *ip, *id, *dc;
+	char build[32]; /* the build tag up to its ':' (Consul's version) */
 	uint64_t status;
 	bool server, bootstrap;
 	unsigned port; /* the server's ports.server (tag "port") */
@@ -121,6 +122,15 @@ static bool member_from(struct cmember *out, const struct msg_member *in)
 	out->bootstrap = tag(&in->tags, "bootstrap") != NULL;
 	out->port = port ? (unsigned)strtoul(port, NULL, 10) : 0;
 	out->expect = expect ? (unsigned)strtoul(expect, NULL, 10) : 0;
+	{
+		const char *b = tag(&in->tags, "build");
+		size_t bl = b ? strcspn(b, ":") : 0;
+
+		if (bl >= sizeof(out->build))
+			bl = sizeof(out->build) - 1;
+		memcpy(out->build, b ? b : "", bl);
+		out->build[bl] = '\0';
+	}
 	if (out->server && out->port > 0 && out->port < 65536) {
 		out->raft_id = raftd_id_of(out->id);
 		snprintf(out->raft_addr, sizeof(out->raft_addr),
@@ -136,12 +146,33 @@ static bool same_dc(const struct cluster *c, const struct cmember *m)
 
 static void on_soon(struct ev *ev, void *arg);
 
-const char *cluster_name_of(const struct cluster *c, uint64_t raft_id)
+static const struct cmember *server_of(const struct cluster *c, uint64_t raft_id)
 {
 	for (size_t i = 0; i < c->n; i++)
 		if (c->m[i].server && c->m[i].raft_id == raft_id)
-			return c->m[i].name;
+			return &c->m[i];
 	return NULL;
+}
+
+const char *cluster_name_of(const struct cluster *c, uint64_t raft_id)
+{
+	const struct cmember *m = server_of(c, raft_id);
+
+	return m ? m->name : NULL;
+}
+
+bool cluster_server_info(const struct cluster *c, uint64_t raft_id, struct cluster_info *out)
+{
+	static const char *const st[] = {"none", "alive", "leaving", "left", "failed"};
+	const struct cmember *m = server_of(c, raft_id);
+
+	if (m == NULL)
+		return false;
+	out->name = m->name;
+	out->node_id = m->id;
+	out->serf_status = m->status < 5 ? st[m->status] : "none";
+	snprintf(out->version, sizeof(out->version), "%s", m->build);
+	return true;
 }
 
 /* ---- client agents: which server ---- */

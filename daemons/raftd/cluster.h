@@ -29,6 +29,13 @@ const char *cluster_server(struct cluster *c, unsigned attempt);
 /* The node name gossip gives the server with this Raft id, or NULL. */
 const char *cluster_name_of(const struct cluster *c, uint64_t raft_id);
 
+/* What gossip says of the server with this Raft id: false when unknown. */
+struct cluster_info {
+	const char *name, *node_id, *serf_status;
+	char version[32];
+};
+bool cluster_server_info(const struct cluster *c, uint64_t raft_id, struct cluster_info *out);
+
 /* This server just became leader: a full reconciliation soon. */
 void cluster_leader_gained(struct cluster *c);
 

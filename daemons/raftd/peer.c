@@ -69,6 +69,8 @@ struct peer {
 	struct {
 		uint64_t id;
 		char addr[RAFT_ADDR_MAX];
+		uint64_t heard_ms; /* the last RAFT_STEP from it */
+		uint64_t since_ms; /* heard without a gap since */
 	} book[PEER_LINKS_MAX];
 	size_t nbook;
 	struct pfwd *fwds;
@@ -232,8 +234,22 @@ static void book_set(struct peer *p, uint64_t id, const char *addr)
 		else
 			p->nbook++;
 	}
+	if (p->book[i].id != id || now_ms(p) - p->book[i].heard_ms > PEER_GAP_MS)
+		p->book[i].since_ms = now_ms(p);
 	p->book[i].id = id;
+	p->book[i].heard_ms = now_ms(p);
 	snprintf(p->book[i].addr, sizeof(p->book[i].addr), "%s", addr);
+}
+
+bool peer_heard(const struct peer *p, uint64_t id, uint64_t *heard_ms, uint64_t *since_ms)
+{
+	for (size_t i = 0; i < p->nbook; i++)
+		if (p->book[i].id == id) {
+			*heard_ms = p->book[i].heard_ms;
+			*since_ms = p->book[i].since_ms;
+			return true;
+		}
+	return false;
 }
 
 static const char *addr_of(struct peer *p, uint64_t id)

@@ -22,6 +22,7 @@
 #define PEER_FWD_HOPS_MAX  2           /* client -> server -> leader */
 #define PEER_FWD_MARGIN_MS 10000       /* a forward's deadline past the request's own wait */
 #define PEER_FWD_PLAIN_MS  30000       /* a forward that does not block */
+#define PEER_GAP_MS        2000        /* silence that ends a server's stable run */
 
 struct raftd;
 struct peer;
@@ -44,6 +45,10 @@ void peer_send_raft(struct peer *p, const struct raft_msg *m);
  * answers). */
 int peer_forward(struct peer *p, const char *addr, const struct ipc_from *from,
                  const struct msg *req, uint64_t hops, uint64_t wait_ms);
+
+/* When the server with this Raft id was last heard from (ev ms) and since
+ * when without a gap; false when never. */
+bool peer_heard(const struct peer *p, uint64_t id, uint64_t *heard_ms, uint64_t *since_ms);
 
 /* Opens the link to addr now, so that the first request to it need not
  * wait for the connection (links queue only to connected servers). */

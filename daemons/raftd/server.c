@@ -579,14 +579,17 @@ static uint64_t raftd_unix_ms(void)
  * IDs and addresses (Cluster issue; Consul shows "(unknown)" nodes too). */
 static void raftd_member_id(const struct raftd *rd, uint64_t id, char *out, size_t size)
 {
+	struct cluster_info ci;
+
 	if (id == rd->id)
 		snprintf(out, size, "%s", rd->d->conf.node_id ? rd->d->conf.node_id : "");
+	else if (rd->cluster != NULL && cluster_server_info(rd->cluster, id, &ci) &&
+	         ci.node_id[0] != '\0')
+		snprintf(out, size, "%s", ci.node_id); /* its node ID, as Consul shows it */
 	else
 		snprintf(out, size, "%016" PRIx64, id);
 }
 
-/* The address the configuration holds (hashicorp/raft's Server.Address); a
- * store bootstrapped by an earlier build knows none, not even its own. */
 static const char *raftd_member_addr(const struct raftd *rd, uint64_t id)
 {
 	const struct raft_member *m =
@@ -617,25 +620,55 @@ static uint64_t raftd_term_at(struct raftd *rd, uint64_t index)
  * a server whose stats it cannot fetch). */
 static void raftd_member_health(struct raftd *rd, uint64_t id, struct msg_raft_server *s)
 {
+	const struct conf *cf = &rd->d->conf;
 	struct raft_progress_info pi;
+	struct cluster_info ci;
+	uint64_t heard = 0, since = 0, now = raftd_now(rd);
+	bool serf_alive;
 
 	if (id == rd->id) {
 		s->last_index = raft_last_index(rd->raft);
 		s->last_term = raftd_term_at(rd, s->last_index);
+		s->serf_status = xstrdup("alive");
+		s->version = xstrdup(MUSTER_VERSION);
 		if (rd->is_leader) {
 			s->last_contact_ms = 0;
 			s->healthy = true;
-		} else if (rd->leader != RAFT_NONE && rd->last_contact_ms != 0) {
-			s->last_contact_ms = raftd_now(rd) - rd->last_contact_ms;
-			s->healthy =
-			    s->last_contact_ms <= rd->d->conf.autopilot.last_contact_threshold_ms;
+		} else if (rd->leader != RAFT_NONE) {
+			/* a follower: when its leader was last heard from */
+			uint64_t last = rd->last_contact_ms;
+
+			if (rd->peer != NULL && peer_heard(rd->peer, rd->leader, &heard, &since) &&
+			    heard > last)
+				last = heard;
+			if (last != 0) {
+				s->last_contact_ms = now - last;
+				s->healthy = s->last_contact_ms <= cf->autopilot.last_contact_threshold_ms;
+			}
 		}
 		s->stable_since_unix_ms = rd->stable_since_unix_ms;
 		return;
 	}
-	if (rd->is_leader && raft_progress(rd->raft, id, &pi) == 0) {
-		s->last_index = pi.match;
-		s->last_term = raftd_term_at(rd, pi.match);
+	serf_alive = rd->cluster != NULL && cluster_server_info(rd->cluster, id, &ci) &&
+	             strcmp(ci.serf_status, "alive") == 0;
+	if (rd->cluster != NULL && cluster_server_info(rd->cluster, id, &ci)) {
+		s->serf_status = xstrdup(ci.serf_status);
+		s->version = xstrdup(ci.version);
+	}
+	if (!rd->is_leader || raft_progress(rd->raft, id, &pi) != 0)
+		return;
+	s->last_index = pi.match;
+	s->last_term = raftd_term_at(rd, pi.match);
+	/* autopilot's server health (spec §5.2): heard from within
+	 * last_contact_threshold, within max_trailing_logs of the leader,
+	 * alive in gossip */
+	if (rd->peer != NULL && peer_heard(rd->peer, id, &heard, &since)) {
+		s->last_contact_ms = now - heard;
+		s->healthy = s->last_contact_ms <= cf->autopilot.last_contact_threshold_ms &&
+		             pi.match + cf->autopilot.max_trailing_logs >= raft_last_index(rd->raft) &&
+		             serf_alive;
+		if (s->healthy)
+			s->stable_since_unix_ms = raftd_unix_ms() - (now - since);
 	}
 }
 
@@ -702,7 +735,7 @@ static void raftd_remove_peer(struct raftd *rd, const struct ipc_from *from, str
 		char idbuf[64];
 
 		raftd_member_id(rd, c->m[i].id, idbuf, sizeof(idbuf));
-		if (by_id ? strcasecmp(idbuf, want_id) == 0
+		if (by_id ? strcasecmp(idbuf, want_id) == 0 || raftd_id_of(want_id) == c->m[i].id
 		          : strcmp(raftd_member_addr(rd, c->m[i].id), want_addr) == 0)
 			found = c->m[i].id;
 	}

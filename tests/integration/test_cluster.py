@@ -46,6 +46,8 @@ def free_on(ip, ports=(8300, 8301, 8302, 8500, 8600)):
     for p in ports:
         for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
             s = socket.socket(socket.AF_INET, kind)
+            # as the daemons do: a TIME_WAIT of an earlier run is no conflict
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((ip, p))
             except OSError:
@@ -123,7 +125,11 @@ def leader_of(nodes, among):
             if r.status_code != 200 or not r.json():
                 return None
             seen.add(r.json())
-        return seen.pop() if len(seen) == 1 else None
+        if len(seen) != 1:
+            return None
+        addr = seen.pop()
+        # the dead leader is still named until the others elect anew
+        return addr if addr.split(":")[0] in [IPS[i] for i in among] else None
     addr = wait_for(cond, 30, "one leader among %s" % [nodes[i].name for i in among], 0.05)
     return IPS.index(addr.split(":")[0])
 
