@@ -13,6 +13,8 @@
 /* Instances one query looks at (a service may have more; they are not
  * read beyond this). */
 #define DNS_ANSWER_INSTANCES_MAX 65536
+/* The duplicate set (spec §1.4): open addressing, at most half full. */
+#define DNS_SEEN_SLOTS (2 * DNS_ANSWER_INSTANCES_MAX)
 #define DNS_ANSWER_AR_MAX        (2 * DNS_ANSWER_TCP_MAX)
 #define DNS_ANSWER_NS_SEC_MAX    8
 #define DNS_ANSWER_LABELS        DNS_LABELS_MAX
@@ -46,6 +48,13 @@ struct dns_answerer {
 	size_t nan, nns, nar;
 	size_t *ar_end; /* additional records owed to answers 0..i */
 	size_t *idx;
+	/* (node, address, port) already answered in this query: slots whose
+	 * gen is the query's; bumping gen empties the set without a sweep */
+	struct dns_seen {
+		uint32_t gen;
+		uint32_t inst;
+	} *seen;
+	uint32_t seen_gen;
 	char *txt;
 	size_t ntxt;
 	char lc[DNS_ANSWER_TEXT]; /* the lower-cased qname, labels NUL-split */
@@ -103,6 +112,7 @@ struct dns_answerer *dns_answerer_new(const struct dns_answer_conf *cf, const st
 	a->ar = xcalloc(DNS_ANSWER_AR_MAX, sizeof *a->ar);
 	a->ar_end = xcalloc(DNS_ANSWER_TCP_MAX, sizeof *a->ar_end);
 	a->idx = xcalloc(DNS_ANSWER_INSTANCES_MAX, sizeof *a->idx);
+	a->seen = xcalloc(DNS_SEEN_SLOTS, sizeof *a->seen);
 	a->txt = xmalloc(DNS_ANSWER_TXT_ARENA);
 	return a;
 bad:
@@ -120,6 +130,7 @@ void dns_answerer_free(struct dns_answerer *a)
 	free(a->ar);
 	free(a->ar_end);
 	free(a->idx);
+	free(a->seen);
 	free(a->txt);
 	free(a);
 }
@@ -364,7 +375,9 @@ static bool dns_ans_has_tag(const struct dns_instance *in, const char *tag)
 	return false;
 }
 
-/* Healthy instances (with the tag) into a->idx, shuffled; the count. */
+/* Healthy instances (with the tag) into a->idx; the count. They are
+ * shuffled as they are taken (dns_ans_take): a reply that keeps 3 of
+ * 1,000 shuffles 3. */
 static size_t dns_ans_pick(struct dns_answerer *a, const struct dns_instance *in, size_t n, const char *tag)
 {
 	size_t k = 0;
@@ -373,13 +386,18 @@ static size_t dns_ans_pick(struct dns_answerer *a, const struct dns_instance *in
 	for (size_t i = 0; i < n && k < DNS_ANSWER_INSTANCES_MAX; i++)
 		if (dns_ans_healthy(a, &in[i], &warn) && (tag == NULL || dns_ans_has_tag(&in[i], tag)))
 			a->idx[k++] = i;
-	/* Spec §1.5: shuffled on every query (Fisher-Yates). */
-	for (size_t i = k; i > 1; i--) {
-		size_t j = (size_t)(dns_rand(a->rng) % i), t = a->idx[i - 1];
-		a->idx[i - 1] = a->idx[j];
-		a->idx[j] = t;
-	}
 	return k;
+}
+
+/* Spec §1.5: shuffled on every query. Position i of k gets a uniform pick
+ * of the ones not taken yet (Fisher-Yates, one step at a time). */
+static size_t dns_ans_take(struct dns_answerer *a, size_t i, size_t k)
+{
+	size_t j = i + (size_t)(dns_rand(a->rng) % (k - i)), t = a->idx[i];
+
+	a->idx[i] = a->idx[j];
+	a->idx[j] = t;
+	return a->idx[i];
 }
 
 static const char *dns_ans_inst_addr(const struct dns_instance *in)
@@ -387,18 +405,41 @@ static const char *dns_ans_inst_addr(const struct dns_instance *in)
 	return in->svc_addr != NULL && in->svc_addr[0] != '\0' ? in->svc_addr : in->node.addr;
 }
 
-/* Spec §1.4: same node + address + port is one answer. */
-static bool dns_ans_dup(const struct dns_instance *in, const size_t *idx, size_t k, size_t cur)
+static void dns_ans_seen_reset(struct dns_answerer *a)
 {
-	const struct dns_instance *x = &in[idx[cur]];
+	if (++a->seen_gen == 0) { /* wrapped: old marks could match again */
+		memset(a->seen, 0, DNS_SEEN_SLOTS * sizeof *a->seen);
+		a->seen_gen = 1;
+	}
+}
 
-	for (size_t i = 0; i < k; i++) {
-		const struct dns_instance *y = &in[idx[i]];
-		if (y->port == x->port && strcmp(y->node.name, x->node.name) == 0 &&
-		    strcmp(dns_ans_inst_addr(y), dns_ans_inst_addr(x)) == 0)
+/* Spec §1.4: same node + address + port is one answer. True when instance
+ * x was seen in this query; else it is recorded. Linear in the answers
+ * (a hash set), where comparing with every kept one was quadratic. */
+static bool dns_ans_dup(struct dns_answerer *a, const struct dns_instance *in, size_t x)
+{
+	const struct dns_instance *xi = &in[x];
+	const char *addr = dns_ans_inst_addr(xi);
+	uint32_t h = 2166136261u ^ xi->port;
+
+	for (const char *p = xi->node.name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (const char *p = addr; p && *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	for (uint32_t i = h & (DNS_SEEN_SLOTS - 1);; i = (i + 1) & (DNS_SEEN_SLOTS - 1)) {
+		struct dns_seen *sl = &a->seen[i];
+		const struct dns_instance *y;
+
+		if (sl->gen != a->seen_gen) {
+			sl->gen = a->seen_gen;
+			sl->inst = (uint32_t)x;
+			return false;
+		}
+		y = &in[sl->inst];
+		if (y->port == xi->port && strcmp(y->node.name, xi->node.name) == 0 &&
+		    strcmp(dns_ans_inst_addr(y), addr) == 0)
 			return true;
 	}
-	return false;
 }
 
 static int dns_ans_service(struct dns_answerer *a, const char *svc, const char *tag)
@@ -416,19 +457,21 @@ static int dns_ans_service(struct dns_answerer *a, const char *svc, const char *
 		return 0;
 	}
 	ttl = dns_answer_service_ttl(a->cf.dns, svc);
+	dns_ans_seen_reset(a);
 	if (qt == DNS_T_SRV) {
 		a->srv = true;
 		size_t cap = a->want < DNS_ANSWER_TCP_SRV_MAX ? a->want : DNS_ANSWER_TCP_SRV_MAX, i;
 
 		for (i = 0; i < k && a->nan < cap; i++) {
-			const struct dns_instance *x = &in[a->idx[i]];
+			size_t xi = dns_ans_take(a, i, k);
+			const struct dns_instance *x = &in[xi];
 			uint8_t ip[16];
 			struct dns_name *target = NULL;
 			enum dns_addr_kind svk = dns_addr_parse(x->svc_addr, ip);
 			bool warn;
 			struct dns_rr *rr;
 
-			if (dns_ans_dup(in, a->idx, i, i))
+			if (dns_ans_dup(a, in, xi))
 				continue;
 			/* Spec §1.4: a service address that is an IP is named
 			 * <hex>.addr.<dc>.<domain>; a hostname is itself; none
@@ -468,11 +511,13 @@ static int dns_ans_service(struct dns_answerer *a, const char *svc, const char *
 		size_t limit = a->cf.dns->a_record_limit > 0 ? (size_t)a->cf.dns->a_record_limit : SIZE_MAX, i;
 
 		for (i = 0; i < k && a->nan < limit && a->nan < a->want; i++) {
-			if (dns_ans_dup(in, a->idx, kept, i))
+			size_t xi = dns_ans_take(a, i, k);
+
+			if (dns_ans_dup(a, in, xi))
 				continue;
-			if (dns_ans_addr_rr(a, DNS_SEC_AN, &a->q.qname, dns_ans_inst_addr(&in[a->idx[i]]), ttl,
+			if (dns_ans_addr_rr(a, DNS_SEC_AN, &a->q.qname, dns_ans_inst_addr(&in[xi]), ttl,
 					    qt != DNS_T_AAAA, qt != DNS_T_A))
-				a->idx[kept++] = a->idx[i];
+				a->idx[kept++] = xi;
 		}
 		/* a_record_limit is a policy, not a trim: no TC for it. */
 		a->more = i < k && a->nan >= a->want && a->nan < limit;
@@ -560,7 +605,7 @@ static int dns_ans_ns(struct dns_answerer *a, int sec)
 		return -1;
 	k = dns_ans_pick(a, in, n, NULL);
 	for (size_t i = 0; i < k && got < DNS_ANSWER_NS_MAX; i++) {
-		const struct dns_instance *x = &in[a->idx[i]];
+		const struct dns_instance *x = &in[dns_ans_take(a, i, k)];
 		struct dns_name *t;
 		struct dns_rr *rr;
 		bool ok = x->node.name[0] != '\0';

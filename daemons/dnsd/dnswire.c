@@ -333,7 +333,27 @@ struct dns_w {
 	bool compress;
 	uint16_t comp[DNS_COMPRESS_MAX];
 	size_t ncomp;
+	/* comp indexed by a hash of the suffix (index + 1; 0 empty): a
+	 * lookup costs one or two comparisons, not a scan of all 512 */
+	uint16_t ht[DNS_COMPRESS_HT];
 };
+
+/* FNV-1a of an uncompressed suffix, case-folded (names compare that way). */
+static uint32_t dns_w_hash(const uint8_t *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (;;) {
+		uint8_t l = *s;
+
+		h = (h ^ l) * 16777619u;
+		if (l == 0)
+			return h;
+		for (size_t k = 1; k <= l; k++)
+			h = (h ^ (uint8_t)tolower(s[k])) * 16777619u;
+		s += (size_t)l + 1;
+	}
+}
 
 static uint8_t *dns_w_msg(struct dns_w *w)
 {
@@ -409,10 +429,14 @@ static void dns_w_name(struct dns_w *w, const struct dns_name *n, bool may_point
 	size_t i = 0;
 
 	while (i < n->len && n->wire[i] != 0) {
+		uint32_t slot = w->compress ? dns_w_hash(n->wire + i) & (DNS_COMPRESS_HT - 1) : 0;
+
 		if (w->compress && may_point) {
-			for (size_t k = 0; k < w->ncomp; k++) {
-				if (dns_w_same(w, n->wire + i, w->comp[k])) {
-					dns_w_16(w, (uint16_t)(0xc000u | w->comp[k]));
+			for (uint32_t j = slot; w->ht[j] != 0; j = (j + 1) & (DNS_COMPRESS_HT - 1)) {
+				uint16_t off = w->comp[w->ht[j] - 1];
+
+				if (dns_w_same(w, n->wire + i, off)) {
+					dns_w_16(w, (uint16_t)(0xc000u | off));
 					return;
 				}
 			}
@@ -421,8 +445,14 @@ static void dns_w_name(struct dns_w *w, const struct dns_name *n, bool may_point
 			/* Even a name that may not point (an SRV target) can be
 			 * pointed at: its A record's owner then costs 2 bytes. */
 			size_t here = w->b->len - w->base;
-			if (here < 0x4000 && w->ncomp < DNS_COMPRESS_MAX && !w->over)
+			if (here < 0x4000 && w->ncomp < DNS_COMPRESS_MAX && !w->over) {
+				uint32_t j = slot;
+
+				while (w->ht[j] != 0)
+					j = (j + 1) & (DNS_COMPRESS_HT - 1);
 				w->comp[w->ncomp++] = (uint16_t)here;
+				w->ht[j] = (uint16_t)w->ncomp;
+			}
 		}
 		dns_w_put(w, n->wire + i, (size_t)n->wire[i] + 1);
 		i += (size_t)n->wire[i] + 1;

@@ -17,6 +17,7 @@
 #define DNS_HEADER_LEN    12
 /* Compression targets remembered per message (a limit on everything). */
 #define DNS_COMPRESS_MAX 512
+#define DNS_COMPRESS_HT  1024 /* a power of two, at least twice DNS_COMPRESS_MAX */
 /* RFC 1035 §4.2.1: the classic UDP payload limit. */
 #define DNS_UDP_MIN 512
 /* A TXT character-string is at most 255 bytes (RFC 1035 §3.3.14). */
