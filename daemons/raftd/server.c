@@ -1657,6 +1657,7 @@ void raftd_stop(struct raftd *rd)
 			struct raftd_held *h = rd->held;
 
 			rd->held = h->next;
+			raftd_result(rd, &h->from, 503, "raftd: stopping");
 			msg_free(&h->req);
 			free(h);
 		}

@@ -267,3 +267,26 @@ def test_3_faults(cluster):
         r = requests.get(nodes[new].http + "/v1/catalog/node/client-01", timeout=5)
         return r.status_code == 200 and r.json() is None
     wait_for(gone, 30, "client-01 deregistered after its leave")
+
+
+def test_4_leader_leaves_gracefully(cluster):
+    """A leading server's `muster leave` hands leadership over first (spec §5.5): the
+    others keep a leader, and it is removed from the Raft configuration."""
+    nodes = cluster
+    lead = leader_of(nodes, range(3))
+    r = nodes[lead].cli("leave")
+    assert "Graceful leave complete" in r.stdout
+    log = open(nodes[lead].agent.log_path).read()
+    assert "handing leadership over" in log
+    nodes[lead].agent.proc.wait(40)
+    live = [i for i in range(3) if i != lead]
+    new = leader_of(nodes, live)
+    assert new != lead
+
+    def two_voters():
+        r = nodes[new].cli("operator", "raft", "list-peers", check=False)
+        rows = [l.split() for l in r.stdout.splitlines()[1:] if l.strip()]
+        return rows if sorted(row[0] for row in rows) == sorted(NAMES[i] for i in live) else None
+    wait_for(two_voters, 30, "the left server removed from Raft")
+    put = requests.put(nodes[new].http + "/v1/kv/after-leave", data="ok", timeout=10)
+    assert put.status_code == 200 and put.json() is True

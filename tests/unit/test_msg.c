@@ -873,7 +873,8 @@ START_TEST(test_sender_rules)
 	ck_assert(msg_sender_allowed(MSG_RELOAD, MSG_PEER_HTTPD));
 	ck_assert(!msg_sender_allowed(MSG_RELOAD, MSG_PEER_DNSD));
 	ck_assert(msg_receiver_allowed(MSG_LEAVE, MSG_PEER_GOSSIPD));
-	ck_assert(!msg_receiver_allowed(MSG_LEAVE, MSG_PEER_RAFTD));
+	ck_assert(msg_receiver_allowed(MSG_LEAVE, MSG_PEER_RAFTD)); /* a server hands leadership over */
+	ck_assert(!msg_receiver_allowed(MSG_LEAVE, MSG_PEER_DNSD));
 	ck_assert(msg_receiver_allowed(MSG_PING, MSG_PEER_HEALTHD));
 	ck_assert(!msg_sender_allowed(MSG_NONE, MSG_PEER_MUSTERD));
 	ck_assert(!msg_sender_allowed(MSG_PING, 1u << 6));
