@@ -77,6 +77,7 @@ struct cluster {
 	size_t nnv;
 	uint64_t last_conf_ms;
 	bool reconcile_all;
+	size_t voters, failed_voters; /* this round's, for cleanup_dead_servers */
 	struct cluster_stats st;
 };
 
@@ -462,6 +463,17 @@ static void reconcile_raft(struct cluster *c, const struct cmember *m)
 		}
 		return;
 	}
+	if (m->status == ST_FAILED) {
+		/* autopilot's cleanup_dead_servers (spec §5.2): a failed server
+		 * leaves the configuration while the failed ones are a
+		 * minority of the voters, so the rest keep a quorum */
+		if (rm != NULL && cf->autopilot.cleanup_dead_servers && m->raft_id != rd->id &&
+		    c->failed_voters * 2 < c->voters && c->voters > 1) {
+			conf_change(c, RAFT_CONF_REMOVE, m, "removing dead");
+			c->st.raft_removed++;
+		}
+		return;
+	}
 	if (m->status != ST_ALIVE)
 		return;
 	if (rm == NULL) {
@@ -503,6 +515,19 @@ static void reconcile(struct cluster *c)
 
 	if (!rd->is_leader || !c->have_list || rd->failed)
 		return;
+	{
+		const struct raft_conf *conf = raft_conf_latest(rd->raft);
+
+		c->voters = c->failed_voters = 0;
+		for (uint32_t i = 0; i < conf->n; i++) {
+			const struct cmember *m = server_of(c, conf->m[i].id);
+
+			if (!conf->m[i].voter)
+				continue;
+			c->voters++;
+			c->failed_voters += m != NULL && m->status == ST_FAILED;
+		}
+	}
 	for (size_t i = 0; i < c->n; i++) {
 		const struct cmember *m = &c->m[i];
 

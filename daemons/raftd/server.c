@@ -138,9 +138,14 @@ static const struct msg_query_opts *raftd_req_opts(const struct msg *m)
 
 static void raftd_fill_meta(struct raftd *rd, struct msg_query_meta *meta, uint64_t consistency)
 {
+	uint64_t last = rd->last_contact_ms, heard = 0, since = 0;
+
+	/* X-Consul-LastContact: when a follower last heard its leader */
+	if (!rd->is_leader && rd->leader != RAFT_NONE && rd->peer != NULL &&
+	    peer_heard(rd->peer, rd->leader, &heard, &since) && heard > last)
+		last = heard;
 	meta->known_leader = rd->leader != RAFT_NONE;
-	meta->last_contact_ms =
-	    rd->is_leader || rd->last_contact_ms == 0 ? 0 : raftd_now(rd) - rd->last_contact_ms;
+	meta->last_contact_ms = rd->is_leader || last == 0 ? 0 : raftd_now(rd) - last;
 	meta->consistency = consistency;
 	if (meta->index == 0)
 		meta->index = 1; /* spec §1.10: never 0 */

@@ -224,6 +224,13 @@ def test_3_faults(cluster):
     n0 = len(acked)
     wait_for(lambda: len(acked) >= n0 + 20, 20, "writes continue under the new leader")
 
+    def peers(via):
+        r = nodes[via].cli("operator", "raft", "list-peers", check=False)
+        return [l.split() for l in r.stdout.splitlines()[1:] if l.strip()]
+    # autopilot's cleanup_dead_servers: the failed server leaves the configuration
+    wait_for(lambda: sorted(row[0] for row in peers(new)) == sorted(NAMES[i] for i in live),
+             30, "the dead server removed from Raft")
+
     # Test 4: one server dead, through the client: a write, a consistent read, the catalog
     r = requests.put(nodes[3].http + "/v1/kv/one-dead", data="ok", timeout=10)
     assert r.status_code == 200 and r.json() is True
@@ -242,6 +249,9 @@ def test_3_faults(cluster):
         "the restarted server caught up")
     log = open(nodes[lead].agent.log_path).read()
     assert "bootstrapped a Raft configuration" not in log
+    # added back as a non-voter, promoted once stable (server_stabilization_time)
+    wait_for(lambda: (lambda rows: len(rows) == 3 and all(r[4] == "true" for r in rows))(
+        peers(new)), 30, "the returning server a voter again")
     for k in acked:
         r = requests.get(nodes[new].http + "/v1/kv/w/%d?consistent&raw" % k, timeout=10)
         assert r.status_code == 200 and r.text == str(k), "acknowledged write %d lost" % k
