@@ -671,6 +671,44 @@ static struct json_object *api_self_stats(const struct conf *c, const struct api
 		json_object_object_add(o, "raft", raft);
 	}
 
+	/* serf_lan and serf_wan (servers): serf's Stats from gossipd's pools
+	 * (spec §2.4 `info`). No queues are kept between loop turns, hence 0. */
+	{
+		const struct msg_daemon_stats *gd = sr ? api_daemon(sr, "gossipd") : NULL;
+		static const char *const pools[] = {"lan", "wan"};
+
+		for (int i = 0; i < (c->server ? 2 : 1) && gd != NULL; i++) {
+			struct json_object *sp = json_object_new_object();
+			char k[32];
+			const struct msg_stat *enc = api_stat(gd, "encrypted");
+
+			if (api_stat(gd, (snprintf(k, sizeof(k), "%s_members", pools[i]), k)) == NULL) {
+				json_object_put(sp);
+				continue;
+			}
+			api_add_str(sp, "encrypted", enc && enc->value != 0 ? "true" : "false");
+			api_add_str(sp, "event_queue", "0");
+			snprintf(k, sizeof(k), "%s_event_time", pools[i]);
+			api_add_stat(sp, "event_time", gd, k);
+			snprintf(k, sizeof(k), "%s_failed", pools[i]);
+			api_add_stat(sp, "failed", gd, k);
+			snprintf(k, sizeof(k), "%s_health_score", pools[i]);
+			api_add_stat(sp, "health_score", gd, k);
+			snprintf(k, sizeof(k), "%s_intent_queue", pools[i]);
+			api_add_stat(sp, "intent_queue", gd, k);
+			snprintf(k, sizeof(k), "%s_left", pools[i]);
+			api_add_stat(sp, "left", gd, k);
+			snprintf(k, sizeof(k), "%s_member_time", pools[i]);
+			api_add_stat(sp, "member_time", gd, k);
+			snprintf(k, sizeof(k), "%s_members", pools[i]);
+			api_add_stat(sp, "members", gd, k);
+			api_add_str(sp, "query_queue", "0");
+			snprintf(k, sizeof(k), "%s_query_time", pools[i]);
+			api_add_stat(sp, "query_time", gd, k);
+			json_object_object_add(o, i == 0 ? "serf_lan" : "serf_wan", sp);
+		}
+	}
+
 	rt = json_object_new_object();
 	if (uname(&u) == 0) {
 		for (char *p = u.sysname; *p; p++)

@@ -212,6 +212,12 @@ def test_info_sections_from_agent_self(agent):
         assert list(got[s]) == sorted(stats[s]), s
     assert got["build"] == stats["build"]
     assert got["consul"]["server"] == "true"
+    # spec §2.4's sections of a server, serf's keys included
+    assert {"agent", "build", "consul", "raft", "runtime", "serf_lan", "serf_wan"} <= set(got)
+    assert sorted(got["serf_lan"]) == ["encrypted", "event_queue", "event_time", "failed",
+                                       "health_score", "intent_queue", "left", "member_time",
+                                       "members", "query_queue", "query_time"]
+    assert got["serf_lan"]["members"] == "1" and got["serf_lan"]["encrypted"] == "false"
 
 
 def test_monitor_streams_until_interrupted(agent):
