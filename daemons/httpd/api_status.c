@@ -146,6 +146,35 @@ void api_operator_raft_peer(struct http_req *r)
 	http_call(r, "raftd", &m, 0, api_operator_raft_peer_done);
 }
 
+/* --- POST /v1/operator/raft/transfer-leader?id= (Consul 1.15+) ------------- */
+
+static void api_operator_raft_transfer_done(struct http_req *r, enum ipc_status st,
+                                            struct msg *reply)
+{
+	struct json_object *o;
+
+	/* raftd answers RESULT 200 once another server leads */
+	if (!(st == IPC_OK && reply->type == MSG_RESULT && reply->u.result.status == 200)) {
+		http_reply_bus_error(r, st, reply, MSG_RESULT);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "Success", json_object_new_boolean(true));
+	http_reply_json(r, 200, o);
+}
+
+void api_operator_raft_transfer_leader(struct http_req *r)
+{
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_RAFT_TRANSFER_LEADER;
+	m.u.raft_transfer_leader.id = (char *)(hquery_has(&r->query, "id")
+	                                           ? hquery_get(&r->query, "id")
+	                                           : "");
+	http_call(r, "raftd", &m, MSG_LEAVE_RAFT_MS + 2000, api_operator_raft_transfer_done);
+}
+
 /* --- GET /v1/operator/autopilot/health (§8.5) ------------------------------ */
 
 /* Go's time.Time in JSON (RFC 3339), rounded to the second as Consul

@@ -264,6 +264,7 @@ void api_status_leader(struct http_req *r);
 void api_status_peers(struct http_req *r);
 void api_operator_raft_configuration(struct http_req *r);
 void api_operator_raft_peer(struct http_req *r);
+void api_operator_raft_transfer_leader(struct http_req *r);
 void api_operator_autopilot_health(struct http_req *r);
 /* /v1/operator/keyring: gossipd's keyring (Consul's operator_endpoint.go) */
 void api_operator_keyring(struct http_req *r);

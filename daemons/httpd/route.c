@@ -49,6 +49,7 @@ const struct http_route http_routes[] = {
     {"/v1/status/peers", G, 0, api_status_peers},
     {"/v1/operator/raft/configuration", G, Q, api_operator_raft_configuration},
     {"/v1/operator/raft/peer", D, 0, api_operator_raft_peer},
+    {"/v1/operator/raft/transfer-leader", U, 0, api_operator_raft_transfer_leader},
     {"/v1/operator/autopilot/health", G, 0, api_operator_autopilot_health},
     {"/v1/operator/keyring", G | U | D, 0, api_operator_keyring}, /* PUT brings POST */
 

@@ -37,6 +37,7 @@
 static void raftd_kick(struct raftd *rd);
 static void raftd_hold_sweep(struct ev *ev, void *arg);
 static void raftd_leave_done(struct raftd *rd, unsigned status, const char *err);
+static void raftd_transfer_leader(struct raftd *rd, const struct ipc_from *from, struct msg *m);
 static void raftd_serve_read(struct raftd *rd, struct raftd_waiter *w);
 
 static uint64_t raftd_now(const struct raftd *rd)
@@ -1841,6 +1842,8 @@ static void raftd_dispatch(struct raftd *rd, const struct ipc_from *from, struct
 	}
 	if (m->type == MSG_RAFT_REMOVE_PEER)
 		raftd_remove_peer(rd, from, m);
+	else if (m->type == MSG_RAFT_TRANSFER_LEADER)
+		raftd_transfer_leader(rd, from, m);
 	else if (m->type == MSG_SESSION_RENEW)
 		raftd_renew(rd, from, m);
 	else if (is_read)
@@ -1856,7 +1859,7 @@ static bool raftd_handles(const struct msg *m)
 	bool is_write = fsm_is_write(m) && m->type != MSG_TOMBSTONE_REAP;
 
 	return is_write || raftd_req_opts(m) != NULL || m->type == MSG_SESSION_RENEW ||
-	       m->type == MSG_RAFT_REMOVE_PEER;
+	       m->type == MSG_RAFT_REMOVE_PEER || m->type == MSG_RAFT_TRANSFER_LEADER;
 }
 
 static void raftd_leave_done(struct raftd *rd, unsigned status, const char *err)
@@ -1880,47 +1883,92 @@ static void raftd_leave_timeout(struct ev *ev, void *arg)
 	raftd_leave_done(rd, 500, "leadership transfer timed out");
 }
 
-/* A server's graceful leave (musterd asks before gossip): a leader hands
- * its leadership to the most up-to-date voter (Consul's server leave), so
- * the cluster does not wait an election timeout; the new leader removes
- * this server once gossip says it left (cluster.c). */
-static void raftd_leave(struct raftd *rd, const struct ipc_from *from)
+/* Hands leadership to want (or, RAFT_NONE, to the most up-to-date voter)
+ * and answers from once another server leads (raftd_on_soft) or the
+ * transfer timed out; true when under way, else from was answered. */
+static bool raftd_transfer(struct raftd *rd, const struct ipc_from *from, uint64_t want,
+                           bool ok_alone)
 {
-	const struct raft_conf *conf;
+	const struct raft_conf *conf = raft_conf_latest(rd->raft);
 	uint64_t to = RAFT_NONE, best = 0;
 	int rc;
 
-	if (!rd->server || rd->raft == NULL || !rd->is_leader || rd->leaving) {
-		raftd_reply_result(rd, from, 200, "");
-		return;
-	}
-	conf = raft_conf_latest(rd->raft);
 	for (uint32_t i = 0; i < conf->n; i++) {
 		struct raft_progress_info pi;
 
 		if (conf->m[i].id == rd->id || !conf->m[i].voter ||
 		    raft_progress(rd->raft, conf->m[i].id, &pi) != 0)
 			continue;
-		if (to == RAFT_NONE || pi.match > best) {
+		if (want != RAFT_NONE ? conf->m[i].id == want : (to == RAFT_NONE || pi.match > best)) {
 			to = conf->m[i].id;
 			best = pi.match;
 		}
 	}
 	if (to == RAFT_NONE) {
-		raftd_reply_result(rd, from, 200, ""); /* alone: nobody to hand over to */
-		return;
+		if (ok_alone)
+			raftd_reply_result(rd, from, 200, ""); /* alone: nobody to hand over to */
+		else
+			raftd_reply_result(rd, from, 500,
+			                   want != RAFT_NONE
+			                       ? "cannot find server to transfer leadership to"
+			                       : "cannot find a voter to transfer leadership to");
+		return false;
 	}
 	rc = raft_transfer_leadership(rd->raft, to);
 	if (rc != RAFT_OK) {
-		log_warnx("leave: leadership transfer to %016" PRIx64 ": %s", to, raft_status_str(rc));
-		raftd_reply_result(rd, from, 200, "");
-		return;
+		log_warnx("leadership transfer to %016" PRIx64 ": %s", to, raft_status_str(rc));
+		raftd_reply_result(rd, from, ok_alone ? 200 : 500, ok_alone ? "" : raft_status_str(rc));
+		return false;
 	}
-	log_info("leave: handing leadership over to %016" PRIx64, to);
+	log_info("handing leadership over to %016" PRIx64, to);
 	rd->leaving = true;
 	rd->leave_from = *from;
 	rd->leave_timer = ev_timer_add(rd->d->ev, MSG_LEAVE_RAFT_MS - 1000, raftd_leave_timeout, rd);
 	raftd_kick(rd);
+	return true;
+}
+
+/* A server's graceful leave (musterd asks before gossip): a leader hands
+ * its leadership to the most up-to-date voter (Consul's server leave), so
+ * the cluster does not wait an election timeout; the new leader removes
+ * this server once gossip says it left (cluster.c). */
+static void raftd_leave(struct raftd *rd, const struct ipc_from *from)
+{
+	if (!rd->server || rd->raft == NULL || !rd->is_leader || rd->leaving) {
+		raftd_reply_result(rd, from, 200, "");
+		return;
+	}
+	log_info("leave: this server leads");
+	raftd_transfer(rd, from, RAFT_NONE, true);
+}
+
+/* operator raft transfer-leader: on the leader (dispatch forwards it). */
+static void raftd_transfer_leader(struct raftd *rd, const struct ipc_from *from, struct msg *m)
+{
+	const char *id = m->u.raft_transfer_leader.id;
+	uint64_t want = RAFT_NONE;
+
+	if (rd->leaving) {
+		raftd_result(rd, from, 500, "a leadership transfer is already under way");
+		return;
+	}
+	if (id != NULL && id[0] != '\0') {
+		const struct raft_conf *conf = raft_conf_latest(rd->raft);
+
+		for (uint32_t i = 0; i < conf->n && want == RAFT_NONE; i++) {
+			char idbuf[64];
+
+			raftd_member_id(rd, conf->m[i].id, idbuf, sizeof(idbuf));
+			if (strcasecmp(idbuf, id) == 0 || raftd_id_of(id) == conf->m[i].id)
+				want = conf->m[i].id;
+		}
+		if (want == RAFT_NONE || want == rd->id) {
+			raftd_result(rd, from, 500, "cannot find server to transfer leadership to: %s",
+			             id);
+			return;
+		}
+	}
+	raftd_transfer(rd, from, want, false);
 }
 
 bool raftd_request(struct raftd *rd, const struct ipc_from *from, struct msg *m)

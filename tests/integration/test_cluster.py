@@ -165,6 +165,12 @@ def test_1_members_leader_peers(cluster):
     rows = wait_for(peers, 20, "3 voters in list-peers")
     assert sorted(row[0] for row in rows) == NAMES[:3]
     assert sum(1 for row in rows if row[3] == "leader") == 1
+    # operator raft transfer-leader, through a follower: another server leads
+    old = leader_of(nodes, range(3))
+    via = (old + 1) % 3
+    r = nodes[via].cli("operator", "raft", "transfer-leader")
+    assert r.stdout == "Success\n"
+    wait_for(lambda: leader_of(nodes, range(3)) != old, 20, "a new leader after the transfer")
 
 
 def test_2_hello_through_the_cluster(cluster):
