@@ -91,7 +91,8 @@ static void kv_print_value(const struct buf *value, bool b64)
 			fputs(enc, stdout);
 		}
 		free(enc);
-	} else {
+	} else if (value->len > 0) {
+		/* an empty value has no buffer at all: nothing to write */
 		fwrite(value->p, 1, value->len, stdout);
 	}
 }
