@@ -225,6 +225,7 @@ bench: deps
 	@B=$(B) bench/gossip.sh
 	@B=$(B) bench/healthd.sh
 	@B=$(B) bench/dns.sh
+	@B=$(B) bench/cluster.sh
 
 $(B)/bench/kvbench: $(B)/obj/bench/kvbench.o $(LIB)
 	@mkdir -p $(dir $@)
