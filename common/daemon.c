@@ -302,6 +302,7 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	enum log_level lvl = LOG_LEVEL_INFO;
 	enum cmdline_result cr;
 	int rc = 1, attached;
+	bool started_badly = false;
 
 	memset(&d, 0, sizeof(d));
 	d.ops = ops;
@@ -345,11 +346,21 @@ int daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	log_set_tap(daemon_log_tap, &log_pub);
 	if (ops->start != NULL && ops->start(&d) != 0) {
 		log_errorx("cannot start");
+		/* a half-done start may hold sockets its daemon's stop would not
+		 * know to close, and zmq's context would wait on them forever:
+		 * the process exits without terminating it */
+		started_badly = true;
 		goto out;
 	}
 	d.ready = true;
-	if (lifeline_ready() != 0)
+	if (lifeline_ready() != 0) {
+		/* musterd went between our start and our ready: stop what start
+		 * opened, or ipc_ctx_term() below waits on those sockets forever
+		 * (an orphan holding the agent's ports) */
+		if (ops->stop != NULL)
+			ops->stop(&d);
 		goto out;
+	}
 	log_info("ready (run_dir %s, epoch %016llx%s)", d.run_dir, (unsigned long long)d.epoch,
 	         attached ? "" : ", no supervisor");
 	rc = ev_run(d.ev) == 0 ? d.exit_code : 1;
@@ -361,7 +372,8 @@ out:
 	ipc_pub_free(d.pub);
 	if (d.ev != NULL)
 		lifeline_detach(d.ev);
-	ipc_ctx_term();
+	if (!started_badly)
+		ipc_ctx_term();
 	ev_free(d.ev);
 	conf_fini(&d.conf);
 	return rc;

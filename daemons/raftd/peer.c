@@ -157,7 +157,7 @@ static struct plink *link_get(struct peer *p, const char *addr)
 {
 	char ep[RAFT_ADDR_MAX + 16];
 	int64_t maxsize = PEER_MSG_MAX;
-	int hwm = 1000, linger = 0, ivl = 100, ivl_max = 2000;
+	int hwm = 1000, linger = 0, ivl = 100, ivl_max = PEER_RECONNECT_MAX_MS;
 	struct plink *l;
 
 	if (addr == NULL || addr[0] == '\0' || strlen(addr) >= RAFT_ADDR_MAX)
