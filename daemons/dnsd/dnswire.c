@@ -561,9 +561,16 @@ static void dns_w_opt(struct dns_w *w, const struct dns_edns *e)
 
 int dns_msg_write(const struct dns_msg *m, size_t max, struct buf *out, struct dns_written *wr)
 {
+	return dns_msg_write_ends(m, max, out, wr, NULL, 0);
+}
+
+int dns_msg_write_ends(const struct dns_msg *m, size_t max, struct buf *out, struct dns_written *wr,
+		       size_t *ends, size_t ends_max)
+{
 	struct dns_w w = {.b = out, .base = out->len, .compress = m->compress};
 	size_t optlen = dns_opt_len(&m->edns);
 	bool cut = false;
+	size_t nends = 0;
 
 	memset(wr, 0, sizeof *wr);
 	if (m->edns.ecs.addr_len > 16)
@@ -599,6 +606,8 @@ int dns_msg_write(const struct dns_msg *m, size_t max, struct buf *out, struct d
 				break;
 			}
 			wr->n[s]++;
+			if (ends != NULL && nends < ends_max)
+				ends[nends++] = out->len - w.base;
 		}
 	}
 	wr->trimmed = cut;

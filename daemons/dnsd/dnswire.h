@@ -206,6 +206,10 @@ struct dns_written {
  * written. Returns 0, or -1 if not even header, question and OPT fit, or
  * a record is malformed (e.g. a TXT of more than 65535 bytes). */
 int dns_msg_write(const struct dns_msg *m, size_t max, struct buf *out, struct dns_written *w);
+/* The same, also giving the end offset in the message of each record
+ * written, in order (up to ends_max of them): what a cut must keep. */
+int dns_msg_write_ends(const struct dns_msg *m, size_t max, struct buf *out, struct dns_written *w,
+		       size_t *ends, size_t ends_max);
 
 /* Sets the TC bit of a written message (spec §1.6: only when
  * enable_truncate; the caller decides). */

@@ -314,7 +314,7 @@ static void api_agent_members_done(struct http_req *r, enum ipc_status st, struc
 	ml = &reply->u.members_reply.members;
 	a = json_object_new_array_ext((int)ml->n);
 	for (uint32_t i = 0; i < ml->n; i++)
-		json_object_array_add(a, hjson_gossip_member(&ml->v[i]));
+		http_filter_append(r, a, hjson_gossip_member(&ml->v[i])); /* ?filter (Consul 1.10+) */
 	http_reply_json(r, 200, a);
 }
 

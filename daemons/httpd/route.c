@@ -80,7 +80,7 @@ const struct http_route http_routes[] = {
 
     /* gossip membership and user events, answered by gossipd (§3.2,
      * §3.3, §3.5, §8.2); event/list blocks on ?index like a query. */
-    {"/v1/agent/members", G, 0, api_agent_members},
+    {"/v1/agent/members", G, F, api_agent_members},
     {"/v1/agent/join/", U | G, P, api_agent_join},
     {"/v1/agent/force-leave/", U | G, P, api_agent_force_leave},
     {"/v1/event/fire/", U, P, api_event_fire},

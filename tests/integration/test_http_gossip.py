@@ -191,6 +191,16 @@ def test_members_wan(agent, c):
     assert [m["Name"] for m in members(agent, wan="")] == [agent.node_name()]
 
 
+def test_members_filter(agent, http):
+    """?filter over the members (Consul 1.10+; `muster members -filter`)."""
+    me = agent.node_name()
+    assert [m["Name"] for m in members(agent, filter='Tags.role == "consul"')] == [me]
+    assert members(agent, filter='Tags.role == "node"') == []
+    assert [m["Name"] for m in members(agent, filter="Status == 1")] == [me]
+    r = http.get("/v1/agent/members", params={"filter": "Status ==="})
+    assert r.status_code == 400
+
+
 def test_members_segments(agent, http):
     assert [m["Name"] for m in members(agent, segment="_all")] == [agent.node_name()]
     assert [m["Name"] for m in members(agent, segment="")] == [agent.node_name()]

@@ -586,6 +586,36 @@ END_TEST
 
 /* ---- limits and trimming (§1.6) ---- */
 
+/* The cut of a large answer (spec §1.6) is computed from one encoding:
+ * across EDNS sizes it always fits, keeps each SRV's A, and is maximal
+ * (one more answer would have fitted: an SRV + A pair here costs at most
+ * 60 bytes, an A record 16). */
+START_TEST(test_trim_cut_is_maximal)
+{
+	conf_reset();
+	struct dns_answerer *a = mk(NULL, false);
+
+	dnsconf.enable_additional_node_meta_txt = false;
+	for (unsigned size = 600; size <= 4096; size += 97) {
+		struct reply r = ask(a, "many.service.consul.", DNS_T_SRV,
+				     &(struct q_opts){.edns = true, .size = (uint16_t)size});
+
+		ck_assert_uint_le(r.len, size);
+		ck_assert_uint_eq(count(&r, 2, DNS_T_A), r.sec_n[0]);
+		ck_assert_msg(r.len + 60 > size, "size %u: %zu bytes, %zu answers: one more fits",
+			      size, r.len, r.sec_n[0]);
+		done(&r);
+		r = ask(a, "many.service.consul.", DNS_T_A,
+			&(struct q_opts){.edns = true, .size = (uint16_t)size});
+		ck_assert_uint_le(r.len, size);
+		ck_assert_msg(r.len + 16 > size, "size %u: %zu bytes, %zu A: one more fits", size, r.len,
+			      r.sec_n[0]);
+		done(&r);
+	}
+	dns_answerer_free(a);
+}
+END_TEST
+
 START_TEST(test_limits)
 {
 	conf_reset();
@@ -839,6 +869,7 @@ static Suite *answer_suite(void)
 	tcase_add_test(tc, test_srv);
 	tcase_add_test(tc, test_shuffle_seeded);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_trim_cut_is_maximal);
 	tcase_add_test(tc, test_edns_echo);
 	tcase_add_test(tc, test_node);
 	tcase_add_test(tc, test_ptr);
