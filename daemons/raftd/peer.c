@@ -29,6 +29,8 @@ struct plink {
 	char addr[RAFT_ADDR_MAX];
 	void *z;
 	int watch;
+	void *mon; /* ZMQ_EVENT_DISCONNECTED of z: its forwards fail at once */
+	int mwatch;
 	uint64_t used_ms;
 	/* A snapshot being streamed through this link (one at a time). */
 	int snap_fd;
@@ -40,6 +42,7 @@ struct plink {
 /* A request this raftd forwarded, waiting for its FORWARD_REPLY. */
 struct pfwd {
 	struct pfwd *next;
+	struct plink *link; /* the link it went out on */
 	uint64_t id;
 	struct ipc_from from;
 	uint64_t deadline_ms;
@@ -138,6 +141,20 @@ static int zsend(void *z, const void *rid, size_t rid_len, struct msg *m)
 }
 
 static void link_io(struct ev *ev, int revents, void *arg);
+static void link_mon(struct ev *ev, int revents, void *arg);
+static void fwd_fail_link(struct peer *p, struct plink *l, const char *why);
+
+static void link_free(struct peer *p, struct plink *l)
+{
+	if (l->mon != NULL) {
+		ev_del(p->rd->d->ev, l->mwatch);
+		zmq_socket_monitor(l->z, NULL, 0);
+		zmq_close(l->mon);
+	}
+	ev_del(p->rd->d->ev, l->watch);
+	zmq_close(l->z);
+	free(l);
+}
 
 static void link_close(struct peer *p, size_t i)
 {
@@ -147,10 +164,38 @@ static void link_close(struct peer *p, size_t i)
 		close(l->snap_fd);
 		report(p, l->snap_to, REP_SNAP_FAIL);
 	}
-	ev_del(p->rd->d->ev, l->watch);
-	zmq_close(l->z);
-	free(l);
+	fwd_fail_link(p, l, "rpc error: the connection was closed");
 	p->links[i] = p->links[--p->nlinks];
+	link_free(p, l);
+}
+
+/* A link's monitor: a disconnection fails the forwards waiting on it at
+ * once (the server went: a blocking read would otherwise wait its whole
+ * deadline), as a Consul RPC fails when its connection closes. */
+static void link_mon(struct ev *ev, int revents, void *arg)
+{
+	struct plink *l = arg;
+
+	(void)ev;
+	(void)revents;
+	for (int n = 0; n < 64; n++) {
+		zmq_msg_t a, b;
+		uint16_t event = 0;
+
+		zmq_msg_init(&a);
+		if (zmq_msg_recv(&a, l->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&a);
+			return;
+		}
+		if (zmq_msg_size(&a) >= 2)
+			memcpy(&event, zmq_msg_data(&a), 2);
+		zmq_msg_close(&a);
+		zmq_msg_init(&b); /* the endpoint */
+		(void)zmq_msg_recv(&b, l->mon, ZMQ_DONTWAIT);
+		zmq_msg_close(&b);
+		if (event == ZMQ_EVENT_DISCONNECTED)
+			fwd_fail_link(l->p, l, "rpc error: the connection to the server was lost");
+	}
 }
 
 static struct plink *link_get(struct peer *p, const char *addr)
@@ -213,6 +258,23 @@ static struct plink *link_get(struct peer *p, const char *addr)
 		zmq_close(l->z);
 		free(l);
 		return NULL;
+	}
+	{
+		char mep[64];
+
+		snprintf(mep, sizeof(mep), "inproc://raftd-link-%p", (void *)l);
+		if (zmq_socket_monitor(l->z, mep, ZMQ_EVENT_DISCONNECTED) == 0 &&
+		    (l->mon = zmq_socket(ipc_ctx(), ZMQ_PAIR)) != NULL) {
+			int zero = 0;
+
+			zmq_setsockopt(l->mon, ZMQ_LINGER, &zero, sizeof(zero));
+			if (zmq_connect(l->mon, mep) != 0 ||
+			    (l->mwatch = ev_add_zsock(p->rd->d->ev, l->mon, EV_READ, link_mon, l)) < 0) {
+				zmq_close(l->mon);
+				l->mon = NULL;
+			}
+		}
+		/* without a monitor a lost server costs a forward its deadline */
 	}
 	l->used_ms = now_ms(p);
 	p->links[p->nlinks++] = l;
@@ -600,6 +662,7 @@ static struct pfwd *fwd_send(struct peer *p, const char *addr, const char *origi
 		return NULL;
 	f = xcalloc(1, sizeof(*f));
 	f->id = m.req_id;
+	f->link = l;
 	f->deadline_ms = now_ms(p) + timeout_ms;
 	f->next = p->fwds;
 	p->fwds = f;
@@ -841,6 +904,36 @@ static void link_io(struct ev *ev, int revents, void *arg)
 	}
 }
 
+/* The forwards that went out on link l end now with why. */
+static void fwd_fail_link(struct peer *p, struct plink *l, const char *why)
+{
+	struct pfwd **pp = &p->fwds;
+
+	while (*pp) {
+		struct pfwd *f = *pp;
+		struct msg r;
+
+		if (f->link != l) {
+			pp = &f->next;
+			continue;
+		}
+		*pp = f->next;
+		p->nfwd--;
+		p->st.forward_timeouts++;
+		if (f->cb != NULL) {
+			f->cb(f->arg, NULL);
+		} else {
+			memset(&r, 0, sizeof(r));
+			r.type = MSG_RESULT;
+			r.u.result.status = 500;
+			r.u.result.error = (char *)why;
+			raftd_reply(p->rd, &f->from, &r);
+		}
+		free(f);
+		pp = &p->fwds; /* a callback may have sent more: start over */
+	}
+}
+
 /* Forwards past their deadline get their error; idle links close. */
 static void sweep(struct ev *ev, void *arg)
 {
@@ -946,10 +1039,8 @@ void peer_free(struct peer *p)
 
 		if (l->snap_fd >= 0)
 			close(l->snap_fd);
-		ev_del(p->rd->d->ev, l->watch);
-		zmq_close(l->z);
-		free(l);
 		p->nlinks--;
+		link_free(p, l);
 	}
 	if (p->rwatch >= 0)
 		ev_del(p->rd->d->ev, p->rwatch);

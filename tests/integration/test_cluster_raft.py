@@ -185,3 +185,50 @@ def test_far_behind_server_catches_up_by_snapshot():
         assert st["snapshots_installed"] >= 1
     finally:
         c.stop()
+
+
+def test_forward_fails_fast_when_its_server_dies(cluster):
+    """A blocking read a follower forwarded to the leader ends as soon as the leader's
+    connection is lost (a socket monitor), not at its deadline (wait + 10 s)."""
+    import threading
+    import time
+    lead = cluster.leader()
+    follower = (lead + 1) % N
+    put(cluster.http(follower), "b/key", "1")
+    r = requests.get(cluster.http(follower) + "/v1/kv/b/key", timeout=5)
+    index = int(r.headers["X-Consul-Index"])
+    out = {}
+
+    def block():
+        t = time.monotonic()
+        try:
+            out["r"] = requests.get(cluster.http(follower) + "/v1/kv/b/key?index=%d&wait=60s"
+                                    % index, timeout=90)
+        except requests.RequestException as e:
+            out["r"] = e
+        out["t"] = time.monotonic() - t
+    th = threading.Thread(target=block)
+    th.start()
+    import bus
+
+    def parked():
+        with bus.Bus(cluster.agents[lead].run_dir, peer="raftd", self_name="httpd") as b:
+            _, st = b.call("STATS")
+        return {x["name"]: x["value"] for d in st["daemons"] for x in d["stats"]}["watchers"] >= 1
+    wait_for(parked, 10, "the forwarded blocking read parked on the leader")
+    dead = cluster.agents[lead]
+    os.kill(dead.proc.pid, signal.SIGKILL)
+    for pid in [v["pid"] for v in (dead.status() or {}).values()
+                if isinstance(v, dict) and v.get("pid")]:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    th.join(90)
+    assert "t" in out
+    assert out["t"] < 20, "the forwarded read waited %.1f s" % out["t"]
+    assert isinstance(out["r"], requests.Response) and out["r"].status_code == 500, out["r"]
+    assert "connection" in out["r"].text
+    dead.proc.wait(10)
+    dead.stop()
+    cluster.agents[lead] = None
