@@ -76,7 +76,6 @@ struct cluster {
 	struct nonvoter nv[RAFT_MEMBERS_MAX];
 	size_t nnv;
 	uint64_t last_conf_ms;
-	bool reconcile_all;
 	size_t voters, failed_voters; /* this round's, for cleanup_dead_servers */
 	struct cluster_stats st;
 };
@@ -674,8 +673,10 @@ static void twatch_send(struct twatch *w)
 
 void cluster_leader_gained(struct cluster *c)
 {
+	/* a new leader reconciles at once (spec §5.4), from a fresh read */
 	c->nnv = 0;
-	c->reconcile_all = true;
+	if (c->soon_timer == 0)
+		c->soon_timer = ev_timer_add(c->rd->d->ev, 0, on_soon, c);
 }
 
 /* ---- reading gossipd ---- */
