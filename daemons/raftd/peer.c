@@ -48,6 +48,10 @@ struct pfwd {
 	uint64_t deadline_ms;
 	peer_call_cb cb; /* raftd's own call (peer_call): the reply goes here */
 	void *arg;
+	/* a read, kept encoded to go again when its server is lost */
+	uint8_t *retry;
+	size_t retry_len;
+	uint64_t hops;
 };
 
 /* What the core is told about a follower, after the ready that sent to it
@@ -671,7 +675,7 @@ static struct pfwd *fwd_send(struct peer *p, const char *addr, const char *origi
 }
 
 int peer_forward(struct peer *p, const char *addr, const struct ipc_from *from,
-                 const struct msg *req, uint64_t hops, uint64_t wait_ms)
+                 const struct msg *req, uint64_t hops, uint64_t wait_ms, bool retryable)
 {
 	/* a forwarded request forwarded again keeps its first origin */
 	const char *origin = from->name[0] == '@' ? msg_peer_name(from->peer) : from->name;
@@ -681,6 +685,18 @@ int peer_forward(struct peer *p, const char *addr, const struct ipc_from *from,
 	if (f == NULL)
 		return -1;
 	f->from = *from;
+	f->hops = hops;
+	if (retryable) {
+		struct buf b;
+
+		buf_init(&b, PEER_MSG_MAX);
+		if (msg_encode(req, &b) == 0 && !b.err) {
+			f->retry = b.p; /* the buffer's bytes pass to f */
+			f->retry_len = b.len;
+			b.p = NULL;
+		}
+		buf_fini(&b);
+	}
 	p->st.forwarded++;
 	return 0;
 }
@@ -719,6 +735,8 @@ static void fwd_answer(struct peer *p, uint64_t id, const struct msg_bytes *inne
 		free(f);
 		return;
 	}
+	free(f->retry);
+	f->retry = NULL;
 	if (msg_decode(inner->p, inner->len, MSG_PEER_RAFTD, &reply) != MSG_OK) {
 		struct msg r;
 
@@ -922,6 +940,12 @@ static void fwd_fail_link(struct peer *p, struct plink *l, const char *why)
 		p->st.forward_timeouts++;
 		if (f->cb != NULL) {
 			f->cb(f->arg, NULL);
+		} else if (f->retry != NULL &&
+		           msg_decode(f->retry, f->retry_len, f->from.peer, &r) == MSG_OK) {
+			/* a read: it goes again, to another server if need be */
+			p->st.forward_retries++;
+			raftd_retry(p->rd, &f->from, &r, f->hops);
+			msg_free(&r);
 		} else {
 			memset(&r, 0, sizeof(r));
 			r.type = MSG_RESULT;
@@ -929,6 +953,7 @@ static void fwd_fail_link(struct peer *p, struct plink *l, const char *why)
 			r.u.result.error = (char *)why;
 			raftd_reply(p->rd, &f->from, &r);
 		}
+		free(f->retry);
 		free(f);
 		pp = &p->fwds; /* a callback may have sent more: start over */
 	}
@@ -958,6 +983,7 @@ static void sweep(struct ev *ev, void *arg)
 			free(f);
 			continue;
 		}
+		free(f->retry);
 		memset(&r, 0, sizeof(r));
 		r.type = MSG_RESULT;
 		r.u.result.status = 500;
@@ -1032,6 +1058,7 @@ void peer_free(struct peer *p)
 		p->fwds = f->next;
 		if (f->cb != NULL)
 			f->cb(f->arg, NULL); /* its caller learns it ended */
+		free(f->retry);
 		free(f);
 	}
 	while (p->nlinks > 0) {

@@ -45,10 +45,12 @@ void peer_send_raft(struct peer *p, const struct raft_msg *m);
 /* Forwards req (owned by the caller, unchanged) from a local caller (or a
  * forwarded one: from->name starting with '@') to the raftd at addr; the
  * reply goes back to from through raftd_reply(). hops: how many raftds the
- * request passed already. 0, or -1 when it cannot be sent (the caller
- * answers). */
+ * request passed already. retryable (a read): when the server's
+ * connection is lost, the request goes through raftd_retry() again (as
+ * Consul retries a read whose RPC failed) rather than failing. 0, or -1
+ * when it cannot be sent (the caller answers). */
 int peer_forward(struct peer *p, const char *addr, const struct ipc_from *from,
-                 const struct msg *req, uint64_t hops, uint64_t wait_ms);
+                 const struct msg *req, uint64_t hops, uint64_t wait_ms, bool retryable);
 
 /* When the server with this Raft id was last heard from (ev ms) and since
  * when without a gap; false when never. */
@@ -79,6 +81,7 @@ void peer_incoming_snapshot_done(struct peer *p);
 
 struct peer_stats {
 	uint64_t sent, send_dropped, received, bad, forwarded, forward_replies, forward_timeouts,
+	    forward_retries,
 	    forwards_served, snaps_sent, snaps_received, links;
 };
 const struct peer_stats *peer_stats(const struct peer *p);

@@ -134,6 +134,8 @@ int raftd_bootstrap(struct raftd *rd, const struct raft_conf *conf);
 /* A write raftd makes itself (reconciliation): proposed when leading, no
  * reply to anyone. */
 void raftd_propose_internal(struct raftd *rd, struct msg *m);
+/* A forwarded read whose server was lost goes again (peer.c). */
+void raftd_retry(struct raftd *rd, const struct ipc_from *from, struct msg *m, uint64_t hops);
 /* cluster.c read gossip anew: held requests may have a server now. */
 void raftd_servers_known(struct raftd *rd);
 void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out);

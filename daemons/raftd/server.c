@@ -1801,6 +1801,15 @@ static void raftd_hold_sweep(struct ev *ev, void *arg)
 		rd->hold_timer = ev_timer_add(ev, RAFTD_HOLD_RETRY_MS, raftd_hold_sweep, rd);
 }
 
+/* A forwarded read whose server was lost (peer.c): held, so it goes again
+ * within rpc_hold_timeout, to another server on a client agent. */
+void raftd_retry(struct raftd *rd, const struct ipc_from *from, struct msg *m, uint64_t hops)
+{
+	if (!rd->server && rd->cluster != NULL)
+		(void)cluster_server(rd->cluster, 1);
+	raftd_hold(rd, from, m, hops);
+}
+
 void raftd_servers_known(struct raftd *rd)
 {
 	if (rd->held != NULL && !rd->server && rd->hold_timer == 0)
@@ -1828,7 +1837,8 @@ static void raftd_dispatch(struct raftd *rd, const struct ipc_from *from, struct
 		if (peer_forward(rd->peer, addr, from, m, hops,
 		                 q && q->min_index ? (q->wait_ms ? q->wait_ms
 		                                                 : RAFTD_WAIT_DEFAULT_MS)
-		                                   : 0) != 0) {
+		                                   : 0,
+		                 is_read) != 0) {
 			/* not connected (yet), or a full queue: retried until
 			 * rpc_hold_timeout, as Consul retries a failed RPC (a
 			 * client agent tries another server next) */
@@ -2034,6 +2044,7 @@ void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out)
 		daemon_stat_add(out, "peer_bad", 1, (double)ps->bad);
 		daemon_stat_add(out, "peer_forwards_served", 1, (double)ps->forwards_served);
 		daemon_stat_add(out, "peer_forward_timeouts", 1, (double)ps->forward_timeouts);
+		daemon_stat_add(out, "peer_forward_retries", 1, (double)ps->forward_retries);
 		daemon_stat_add(out, "peer_snaps_sent", 1, (double)ps->snaps_sent);
 		daemon_stat_add(out, "peer_snaps_received", 1, (double)ps->snaps_received);
 	}
