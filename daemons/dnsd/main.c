@@ -174,19 +174,23 @@ static void tcp_send(struct tconn *k, struct buf *b)
 	tcp_want(k);
 }
 
-static void park(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp, int ufd,
-		 const struct sockaddr_storage *sa, socklen_t salen, struct tconn *k)
+/* A copy of a query that waits (for raftd, or a recursor): NULL after
+ * answering SERVFAIL when full waiters already wait. The connection (TCP)
+ * waits behind it. */
+static struct parked *parked_new(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp, int ufd,
+				 const struct sockaddr_storage *sa, socklen_t salen, struct tconn *k,
+				 bool full)
 {
 	struct parked *p;
 
-	if (s->nparked >= DNSD_PARKED_MAX) {
+	if (full) {
 		if (servfail(s, pkt, len)) {
 			if (tcp)
 				tcp_send(k, &s->out);
 			else
 				udp_send(ufd, sa, salen, &s->out);
 		}
-		return;
+		return NULL;
 	}
 	p = xcalloc(1, sizeof(*p));
 	p->s = s;
@@ -204,6 +208,17 @@ static void park(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp, int u
 		k->parked = true;
 	}
 	p->ffd = -1;
+	return p;
+}
+
+static void park(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp, int ufd,
+		 const struct sockaddr_storage *sa, socklen_t salen, struct tconn *k)
+{
+	struct parked *p = parked_new(s, pkt, len, tcp, ufd, sa, salen, k,
+				      s->nparked >= DNSD_PARKED_MAX);
+
+	if (p == NULL)
+		return;
 	p->deadline_ms = ev_now_ms(s->d->ev) + DNSD_PARK_MS;
 	p->next = s->parked;
 	s->parked = p;
@@ -484,33 +499,10 @@ static void fwd_try(struct parked *p)
 static void forward(struct dnsd *s, const uint8_t *pkt, size_t len, bool tcp, int ufd,
 		    const struct sockaddr_storage *sa, socklen_t salen, struct tconn *k)
 {
-	struct parked *p;
+	struct parked *p = parked_new(s, pkt, len, tcp, ufd, sa, salen, k, s->nfwd >= DNSD_FWD_MAX);
 
-	if (s->nfwd >= DNSD_FWD_MAX) {
-		if (servfail(s, pkt, len)) {
-			if (tcp)
-				tcp_send(k, &s->out);
-			else
-				udp_send(ufd, sa, salen, &s->out);
-		}
+	if (p == NULL)
 		return;
-	}
-	p = xcalloc(1, sizeof(*p));
-	p->s = s;
-	p->pkt = xmalloc(len);
-	memcpy(p->pkt, pkt, len);
-	p->len = len;
-	p->tcp = tcp;
-	p->ufd = ufd;
-	if (sa)
-		memcpy(&p->sa, sa, salen);
-	p->salen = salen;
-	p->conn = k;
-	if (k) {
-		k->refs++;
-		k->parked = true;
-	}
-	p->ffd = -1;
 	if (strcmp(s->d->conf.dns_config.recursor_strategy, "random") == 0)
 		p->first = (size_t)(s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull) %
 			   s->nrec;
