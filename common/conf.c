@@ -195,7 +195,7 @@ static const struct conf_key conf_keys[] = {
 	K_DUR("autopilot.last_contact_threshold", autopilot.last_contact_threshold_ms,
 		"200ms", 0, 0),
 	K_U64("autopilot.max_trailing_logs", autopilot.max_trailing_logs, "250", 0, INT64_MAX, 0),
-	K_UNUSED("autopilot.min_quorum"),
+	K_U64("autopilot.min_quorum", autopilot.min_quorum, "0", 0, 1000, 0),
 	K_UNUSED("autopilot.redundancy_zone_tag"),
 	K_DUR("autopilot.server_stabilization_time", autopilot.server_stabilization_time_ms,
 		"10s", 0, 0),

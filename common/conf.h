@@ -212,6 +212,7 @@ struct conf_autopilot {
 	uint64_t last_contact_threshold_ms;
 	uint64_t max_trailing_logs;
 	uint64_t server_stabilization_time_ms;
+	uint64_t min_quorum; /* cleanup_dead_servers never prunes below it (0: no floor) */
 };
 
 struct conf_acl_tokens {

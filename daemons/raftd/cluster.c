@@ -465,9 +465,11 @@ static void reconcile_raft(struct cluster *c, const struct cmember *m)
 	if (m->status == ST_FAILED) {
 		/* autopilot's cleanup_dead_servers (spec §5.2): a failed server
 		 * leaves the configuration while the failed ones are a
-		 * minority of the voters, so the rest keep a quorum */
+		 * minority of the voters, so the rest keep a quorum, and never
+		 * below min_quorum voters */
 		if (rm != NULL && cf->autopilot.cleanup_dead_servers && m->raft_id != rd->id &&
-		    c->failed_voters * 2 < c->voters && c->voters > 1) {
+		    c->failed_voters * 2 < c->voters && c->voters > 1 &&
+		    (!rm->voter || c->voters - 1 >= cf->autopilot.min_quorum)) {
 			conf_change(c, RAFT_CONF_REMOVE, m, "removing dead");
 			c->st.raft_removed++;
 		}

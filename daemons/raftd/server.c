@@ -2035,6 +2035,18 @@ void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out)
 	daemon_stat_add(out, "held", 0, (double)rd->n_held);
 	daemon_stat_add(out, "held_expired", 1, (double)rd->held_expired);
 	daemon_stat_add(out, "snapshots_installed", 1, (double)rd->snapshots_installed);
+	if (rd->cluster != NULL) {
+		const struct cluster_stats *cs = cluster_stats(rd->cluster);
+
+		daemon_stat_add(out, "cluster_refreshes", 1, (double)cs->refreshes);
+		daemon_stat_add(out, "cluster_members", 0, (double)cs->members);
+		daemon_stat_add(out, "cluster_registered", 1, (double)cs->registered);
+		daemon_stat_add(out, "cluster_deregistered", 1, (double)cs->deregistered);
+		daemon_stat_add(out, "cluster_marked_critical", 1, (double)cs->marked_critical);
+		daemon_stat_add(out, "cluster_raft_added", 1, (double)cs->raft_added);
+		daemon_stat_add(out, "cluster_raft_promoted", 1, (double)cs->raft_promoted);
+		daemon_stat_add(out, "cluster_raft_removed", 1, (double)cs->raft_removed);
+	}
 	if (rd->peer != NULL) {
 		const struct peer_stats *ps = peer_stats(rd->peer);
 

@@ -242,3 +242,61 @@ def test_forwarded_read_goes_again_when_its_server_dies(cluster):
         _, st = b.call("STATS")
     st = {x["name"]: x["value"] for d in st["daemons"] for x in d["stats"]}
     assert st["peer_forward_retries"] >= 1
+
+
+def test_min_quorum_keeps_a_dead_server():
+    """autopilot.min_quorum: with 3, cleanup_dead_servers does not prune a failed server
+    from a 3-voter configuration (spec §5.2). Two reconciliation rounds after gossip shows it
+    failed, it is still there."""
+    import bus
+    fast = {"gossip_lan": {"probe_interval": "200ms", "probe_timeout": "100ms",
+                           "suspicion_mult": 2, "gossip_interval": "50ms"},
+            "autopilot": {"min_quorum": 3}, "bootstrap_expect": 3}
+    ags = []
+    try:
+        for i in range(N):
+            cfg = merge(base_config(False), merge({"node_id": node_id(i + 1)}, fast))
+            a = RaftAgent(dev=False, data_dir=tempfile.mkdtemp(prefix="mtq", dir="/tmp"),
+                          node="q%d" % (i + 1), bootstrap=False, cfg=cfg)
+            a.start()
+            a.wait_ready()
+            ags.append(a)
+        http = ["http://127.0.0.1:%d" % a.cfg["ports"]["http"] for a in ags]
+        for i in (1, 2):
+            r = requests.put(http[i] + "/v1/agent/join/127.0.0.1:%d"
+                             % ags[0].cfg["ports"]["serf_lan"], timeout=10)
+            assert r.status_code == 200, r.text
+
+        def servers(i):
+            r = requests.get(http[i] + "/v1/operator/raft/configuration?stale", timeout=5)
+            return r.json()["Servers"] if r.status_code == 200 else []
+        lead = wait_for(lambda: next((i for i in range(N) for s in servers(i)
+                                      if s["Leader"] and s["Node"] == "q%d" % (i + 1)), None)
+                        if len(servers(0)) == 3 else None, 30, "a leader of 3")
+        victim = (lead + 1) % N
+        dead = ags[victim]
+        pids = [v["pid"] for v in (dead.status() or {}).values()
+                if isinstance(v, dict) and v.get("pid")]
+        for pid in [dead.proc.pid] + pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        dead.proc.wait(10)
+
+        def failed():
+            ms = requests.get(http[lead] + "/v1/agent/members", timeout=5).json()
+            return any(m["Name"] == "q%d" % (victim + 1) and m["Status"] == 4 for m in ms)
+        wait_for(failed, 30, "gossip shows the killed server failed")
+
+        def stats():
+            with bus.Bus(ags[lead].run_dir, peer="raftd", self_name="httpd") as b:
+                _, st = b.call("STATS")
+            return {x["name"]: x["value"] for d in st["daemons"] for x in d["stats"]}
+        r0 = stats()["cluster_refreshes"]
+        wait_for(lambda: stats()["cluster_refreshes"] >= r0 + 2, 20, "two reconciliation rounds")
+        assert len(servers(lead)) == 3
+        assert stats()["cluster_raft_removed"] == 0
+    finally:
+        for a in ags:
+            a.stop()
