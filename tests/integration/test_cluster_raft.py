@@ -270,9 +270,10 @@ def test_min_quorum_keeps_a_dead_server():
         def servers(i):
             r = requests.get(http[i] + "/v1/operator/raft/configuration?stale", timeout=5)
             return r.json()["Servers"] if r.status_code == 200 else []
-        lead = wait_for(lambda: next((i for i in range(N) for s in servers(i)
+        # (i,): server 0 leading must not read as "not yet"
+        lead = wait_for(lambda: next(((i,) for i in range(N) for s in servers(i)
                                       if s["Leader"] and s["Node"] == "q%d" % (i + 1)), None)
-                        if len(servers(0)) == 3 else None, 30, "a leader of 3")
+                        if len(servers(0)) == 3 else None, 30, "a leader of 3")[0]
         victim = (lead + 1) % N
         dead = ags[victim]
         pids = [v["pid"] for v in (dead.status() or {}).values()
