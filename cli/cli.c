@@ -103,3 +103,11 @@ int cli_data_arg(const char *arg, struct buf *out, char *err, size_t err_size)
 	}
 	return 0;
 }
+
+int cli_args_max(int nargs, int max)
+{
+	if (nargs <= max)
+		return 0;
+	fprintf(stderr, "Too many arguments (expected %d, got %d)\n", max, nargs);
+	return 1;
+}

@@ -46,6 +46,10 @@ int cli_sub_run(const char *usage, const struct cli_sub *subs, int argc, char **
  * Consul agent: ..." on stderr. */
 int cli_connect(struct http_client *c, const struct http_opts *o);
 
+/* Consul's positional-argument check: 0 when nargs <= max, else 1 after
+ * "Too many arguments (expected <max>, got <nargs>)" on stderr. */
+int cli_args_max(int nargs, int max);
+
 /* The largest DATA argument read from a file or stdin (kv put, kv import). */
 #define CLI_DATA_MAX (64u << 20)
 

@@ -55,10 +55,8 @@ static int cat_datacenters(int argc, char **argv)
 
 	if ((rc = cflag_parse(flags, argc, argv, dcs_help, &first)) != CFLAG_OK)
 		return rc == CFLAG_HELP ? 0 : 1;
-	if (argc - first > 0) {
-		fprintf(stderr, "Too many arguments (expected 0, got %d)\n", argc - first);
+	if (cli_args_max(argc - first, 0) != 0)
 		return 1;
-	}
 	if (cli_connect(&c, &o) != 0)
 		return 1;
 	http_resp_init(&r);
@@ -142,10 +140,8 @@ static int cat_nodes(int argc, char **argv)
 
 	if ((rc = cflag_parse(flags, argc, argv, nodes_help, &first)) != CFLAG_OK)
 		return rc == CFLAG_HELP ? 0 : 1;
-	if (argc - first > 0) {
-		fprintf(stderr, "Too many arguments (expected 0, got %d)\n", argc - first);
+	if (cli_args_max(argc - first, 0) != 0)
 		return 1;
-	}
 	if (cli_connect(&c, &o) != 0)
 		return 1;
 	http_resp_init(&r);
@@ -292,10 +288,8 @@ static int cat_services(int argc, char **argv)
 
 	if ((rc = cflag_parse(flags, argc, argv, services_help, &first)) != CFLAG_OK)
 		return rc == CFLAG_HELP ? 0 : 1;
-	if (argc - first > 0) {
-		fprintf(stderr, "Too many arguments (expected 0, got %d)\n", argc - first);
+	if (cli_args_max(argc - first, 0) != 0)
 		return 1;
-	}
 	if (cli_connect(&c, &o) != 0)
 		return 1;
 	http_resp_init(&r);

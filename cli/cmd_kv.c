@@ -139,10 +139,8 @@ static int kv_get(int argc, char **argv)
 
 	if ((rc = cflag_parse(flags, argc, argv, kv_get_help, &first)) != CFLAG_OK)
 		return rc == CFLAG_HELP ? 0 : 1;
-	if (argc - first > 1) {
-		fprintf(stderr, "Too many arguments (expected 1, got %d)\n", argc - first);
+	if (cli_args_max(argc - first, 1) != 0)
 		return 1;
-	}
 	if (argc - first == 1)
 		key = argv[first];
 	/* Keys cannot start with '/': Consul strips one for the user. */
@@ -419,10 +417,8 @@ static int kv_delete(int argc, char **argv)
 
 	if ((rc = cflag_parse(flags, argc, argv, kv_delete_help, &first)) != CFLAG_OK)
 		return rc == CFLAG_HELP ? 0 : 1;
-	if (argc - first > 1) {
-		fprintf(stderr, "Too many arguments (expected 1, got %d)\n", argc - first);
+	if (cli_args_max(argc - first, 1) != 0)
 		return 1;
-	}
 	if (argc - first == 1)
 		key = argv[first];
 	if (key[0] == '/')
@@ -500,10 +496,8 @@ static int kv_export(int argc, char **argv)
 
 	if ((rc = cflag_parse(flags, argc, argv, kv_export_help, &first)) != CFLAG_OK)
 		return rc == CFLAG_HELP ? 0 : 1;
-	if (argc - first > 1) {
-		fprintf(stderr, "Too many arguments (expected 1, got %d)\n", argc - first);
+	if (cli_args_max(argc - first, 1) != 0)
 		return 1;
-	}
 	if (argc - first == 1)
 		key = argv[first];
 	if (key[0] == '/')

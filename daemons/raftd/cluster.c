@@ -326,46 +326,19 @@ static void maybe_bootstrap(struct cluster *c)
 
 /* ---- the leader's reconciliation (spec §5.4) ---- */
 
-static char *ta_k[] = {"lan", "lan_ipv4", "wan", "wan_ipv4"};
-
 static void register_member(struct cluster *c, const struct cmember *m, const char *status,
                             const char *output, bool skip_node)
 {
-	struct msg r;
-	struct msg_check chk;
-	char *ta_v[4];
-	char *svc_meta_k[] = {"raft_version", "serf_protocol_current", "serf_protocol_max",
-	                      "serf_protocol_min", "version"};
-	char *svc_meta_v[] = {"3", "2", "5", "1", MUSTER_VERSION};
-
-	for (int i = 0; i < 4; i++)
-		ta_v[i] = m->ip;
-	memset(&r, 0, sizeof(r));
-	memset(&chk, 0, sizeof(chk));
-	r.type = MSG_CATALOG_REGISTER;
-	r.u.catalog_register.node.id = m->id;
-	r.u.catalog_register.node.node = m->name;
-	r.u.catalog_register.node.address = m->ip;
-	r.u.catalog_register.node.datacenter = c->rd->d->conf.datacenter;
-	r.u.catalog_register.node.tagged_addresses = (struct msg_strmap){ta_k, ta_v, 4};
-	r.u.catalog_register.skip_node_update = skip_node;
-	if (m->server && !skip_node) {
-		r.u.catalog_register.has_service = true;
-		r.u.catalog_register.service.node = m->name;
-		r.u.catalog_register.service.id = "consul";
-		r.u.catalog_register.service.service = "consul";
-		r.u.catalog_register.service.port = m->port;
-		r.u.catalog_register.service.weight_passing = 1;
-		r.u.catalog_register.service.weight_warning = 1;
-		r.u.catalog_register.service.meta = (struct msg_strmap){svc_meta_k, svc_meta_v, 5};
-	}
-	chk.node = m->name;
-	chk.check_id = "serfHealth";
-	chk.name = "Serf Health Status";
-	chk.status = (char *)status;
-	chk.output = (char *)output;
-	r.u.catalog_register.checks = (struct msg_check_list){&chk, 1};
-	raftd_propose_internal(c->rd, &r);
+	raftd_register_agent(c->rd, &(struct raftd_agent_reg){
+	                                .name = m->name,
+	                                .id = m->id,
+	                                .addr = m->ip,
+	                                .server = m->server,
+	                                .port = m->port,
+	                                .status = status,
+	                                .output = output,
+	                                .skip_node = skip_node,
+	                            });
 }
 
 static void reconcile_alive(struct cluster *c, const struct cmember *m)
@@ -604,24 +577,10 @@ static void twatch_retry(struct ev *ev, void *arg)
 	twatch_send(w);
 }
 
-static const struct msg_query_meta *reply_meta(const struct msg *r)
-{
-	switch (r->type) {
-	case MSG_NODES_REPLY:
-		return &r->u.nodes_reply.meta;
-	case MSG_SERVICES_REPLY:
-		return &r->u.services_reply.meta;
-	case MSG_CHECKS_REPLY:
-		return &r->u.checks_reply.meta;
-	default:
-		return NULL;
-	}
-}
-
 static void twatch_reply(void *arg, struct msg *reply)
 {
 	struct twatch *w = arg;
-	const struct msg_query_meta *meta = reply ? reply_meta(reply) : NULL;
+	const struct msg_query_meta *meta = reply ? raftd_reply_meta(reply) : NULL;
 
 	w->out = false;
 	if (w->c->rd->peer == NULL)

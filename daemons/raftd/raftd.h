@@ -136,6 +136,18 @@ int raftd_bootstrap(struct raftd *rd, const struct raft_conf *conf);
 void raftd_propose_internal(struct raftd *rd, struct msg *m);
 /* A forwarded read whose server was lost goes again (peer.c). */
 void raftd_retry(struct raftd *rd, const struct ipc_from *from, struct msg *m, uint64_t hops);
+/* An agent's registration by the leader (raftd_register_agent). */
+struct raftd_agent_reg {
+	const char *name, *id, *addr;
+	bool server;   /* with the `consul` service on port */
+	unsigned port;
+	const char *status, *output; /* serfHealth's */
+	bool skip_node;
+	const struct msg_strmap *node_meta; /* NULL: none */
+};
+void raftd_register_agent(struct raftd *rd, const struct raftd_agent_reg *a);
+/* The query meta of a read reply, NULL for another type. */
+struct msg_query_meta *raftd_reply_meta(struct msg *reply);
 /* cluster.c read gossip anew: held requests may have a server now. */
 void raftd_servers_known(struct raftd *rd);
 void raftd_stats(struct raftd *rd, struct msg_daemon_stats *out);

@@ -85,7 +85,7 @@ static void raftd_result(struct raftd *rd, const struct ipc_from *from, unsigned
 }
 
 /* The meta of every read reply (spec §1.5, §1.9). */
-static struct msg_query_meta *raftd_reply_meta(struct msg *reply)
+struct msg_query_meta *raftd_reply_meta(struct msg *reply)
 {
 	switch (reply->type) {
 	case MSG_KV_GET_REPLY:
@@ -655,11 +655,11 @@ static void raftd_member_health(struct raftd *rd, uint64_t id, struct msg_raft_s
 		s->stable_since_unix_ms = rd->stable_since_unix_ms;
 		return;
 	}
-	serf_alive = rd->cluster != NULL && cluster_server_info(rd->cluster, id, &ci) &&
-	             strcmp(ci.serf_status, "alive") == 0;
+	serf_alive = false;
 	if (rd->cluster != NULL && cluster_server_info(rd->cluster, id, &ci)) {
 		s->serf_status = xstrdup(ci.serf_status);
 		s->version = xstrdup(ci.version);
+		serf_alive = strcmp(ci.serf_status, "alive") == 0;
 	}
 	if (!rd->is_leader || raft_progress(rd->raft, id, &pi) != 0)
 		return;
@@ -1127,6 +1127,53 @@ static void raftd_apply(struct raftd *rd, const struct raft_entry *e, size_t n)
 
 /* Until gossip exists the server registers itself; the Cluster issue
  * replaces this with the leader reconciling gossip into the catalog. */
+/* An agent's catalog registration as the leader writes it (spec §5.4):
+ * the node with its tagged addresses, the `consul` service for a server
+ * (port = its ports.server), and serfHealth with status and output.
+ * skip_node keeps the node's own registration (Consul's SkipNodeUpdate);
+ * node_meta may be NULL. */
+void raftd_register_agent(struct raftd *rd, const struct raftd_agent_reg *a)
+{
+	static char *ta_k[] = {"lan", "lan_ipv4", "wan", "wan_ipv4"};
+	char *ta_v[4];
+	char *svc_meta_k[] = {"raft_version", "serf_protocol_current", "serf_protocol_max",
+	                      "serf_protocol_min", "version"};
+	char *svc_meta_v[] = {"3", "2", "5", "1", MUSTER_VERSION};
+	struct msg_check chk;
+	struct msg m;
+
+	for (int i = 0; i < 4; i++)
+		ta_v[i] = (char *)a->addr;
+	memset(&m, 0, sizeof(m));
+	memset(&chk, 0, sizeof(chk));
+	m.type = MSG_CATALOG_REGISTER;
+	m.u.catalog_register.node.id = (char *)a->id;
+	m.u.catalog_register.node.node = (char *)a->name;
+	m.u.catalog_register.node.address = (char *)a->addr;
+	m.u.catalog_register.node.datacenter = rd->d->conf.datacenter;
+	m.u.catalog_register.node.tagged_addresses = (struct msg_strmap){ta_k, ta_v, 4};
+	if (a->node_meta != NULL)
+		m.u.catalog_register.node.meta = *a->node_meta;
+	m.u.catalog_register.skip_node_update = a->skip_node;
+	if (a->server && !a->skip_node) {
+		m.u.catalog_register.has_service = true;
+		m.u.catalog_register.service.node = (char *)a->name;
+		m.u.catalog_register.service.id = "consul";
+		m.u.catalog_register.service.service = "consul";
+		m.u.catalog_register.service.port = a->port;
+		m.u.catalog_register.service.weight_passing = 1;
+		m.u.catalog_register.service.weight_warning = 1;
+		m.u.catalog_register.service.meta = (struct msg_strmap){svc_meta_k, svc_meta_v, 5};
+	}
+	chk.node = (char *)a->name;
+	chk.check_id = "serfHealth";
+	chk.name = "Serf Health Status";
+	chk.status = (char *)a->status;
+	chk.output = (char *)a->output;
+	m.u.catalog_register.checks = (struct msg_check_list){&chk, 1};
+	raftd_propose_internal(rd, &m);
+}
+
 static void raftd_self_register(struct raftd *rd)
 {
 	const struct conf *c = &rd->d->conf;
@@ -1136,47 +1183,26 @@ static void raftd_self_register(struct raftd *rd)
 	const struct msg_node *n = fsm_node_get(rd->fsm, c->node_name);
 	const struct msg_check *ck = fsm_check_get(rd->fsm, c->node_name, "serfHealth");
 	const struct msg_service *sv = fsm_service_get(rd->fsm, c->node_name, "consul");
-	static char *ta_k[] = {"lan", "lan_ipv4", "wan", "wan_ipv4"};
-	char *ta_v[4], *meta_k[] = {"consul-network-segment", "consul-version"};
+	char *meta_k[] = {"consul-network-segment", "consul-version"};
 	char *meta_v[] = {"", MUSTER_VERSION};
-	char *svc_meta_k[] = {"raft_version", "serf_protocol_current", "serf_protocol_max",
-	                      "serf_protocol_min", "version"};
-	char *svc_meta_v[] = {"3", "2", "5", "1", MUSTER_VERSION};
-	struct msg_check chk;
-	struct msg m;
+	struct msg_strmap meta = {meta_k, meta_v, 2};
 
 	if (n != NULL && strcmp(n->address, addr) == 0 &&
 	    strcmp(n->id, c->node_id ? c->node_id : "") == 0 && ck != NULL &&
 	    strcmp(ck->status, "passing") == 0 && sv != NULL &&
 	    (uint64_t)c->ports.server == sv->port)
 		return;
-	for (int i = 0; i < 4; i++)
-		ta_v[i] = (char *)addr;
-	memset(&m, 0, sizeof(m));
-	memset(&chk, 0, sizeof(chk));
-	m.type = MSG_CATALOG_REGISTER;
-	m.u.catalog_register.node.id = c->node_id;
-	m.u.catalog_register.node.node = c->node_name;
-	m.u.catalog_register.node.address = (char *)addr;
-	m.u.catalog_register.node.datacenter = c->datacenter;
-	m.u.catalog_register.node.tagged_addresses = (struct msg_strmap){ta_k, ta_v, 4};
-	m.u.catalog_register.node.meta = (struct msg_strmap){meta_k, meta_v, 2};
-	m.u.catalog_register.has_service = true;
-	m.u.catalog_register.service.node = c->node_name;
-	m.u.catalog_register.service.id = "consul";
-	m.u.catalog_register.service.service = "consul";
-	m.u.catalog_register.service.port = (uint64_t)c->ports.server;
-	m.u.catalog_register.service.weight_passing = 1;
-	m.u.catalog_register.service.weight_warning = 1;
-	m.u.catalog_register.service.meta = (struct msg_strmap){svc_meta_k, svc_meta_v, 5};
-	chk.node = c->node_name;
-	chk.check_id = "serfHealth";
-	chk.name = "Serf Health Status";
-	chk.status = "passing";
-	chk.output = "Agent alive and reachable";
-	m.u.catalog_register.checks = (struct msg_check_list){&chk, 1};
 	log_info("registering this server (%s, %s) in the catalog", c->node_name, addr);
-	raftd_propose_msg(rd, &m, NULL);
+	raftd_register_agent(rd, &(struct raftd_agent_reg){
+	                             .name = c->node_name,
+	                             .id = c->node_id ? c->node_id : "",
+	                             .addr = addr,
+	                             .server = true,
+	                             .port = (unsigned)c->ports.server,
+	                             .status = "passing",
+	                             .output = "Agent alive and reachable",
+	                             .node_meta = &meta,
+	                         });
 }
 
 static void raftd_on_soft(struct raftd *rd, const struct raft_soft_state *ss)

@@ -154,6 +154,18 @@ class Agent:
         except OSError:
             return ""
 
+    def kill_all(self):
+        """SIGKILL of musterd and its five daemons together, as a machine that dies
+        (musterd alone would leave its daemons to notice it); waits for musterd."""
+        pids = [v["pid"] for v in (self.status() or {}).values()
+                if isinstance(v, dict) and v.get("pid")]
+        for pid in [self.proc.pid] + pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(10)
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

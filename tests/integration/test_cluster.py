@@ -73,18 +73,9 @@ class Node:
         self.agent.start()
         self.agent.wait_ready(30)
 
-    def pids(self):
-        st = self.agent.status() or {}
-        return [v["pid"] for v in st.values() if isinstance(v, dict) and v.get("pid")]
-
     def kill(self):
         """SIGKILL of the whole agent, as a machine that dies."""
-        for pid in [self.agent.proc.pid] + self.pids():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.agent.proc.wait(10)
+        self.agent.kill_all()
         wait_for(lambda: free_on(self.ip, (8300, 8500)), 20, "%s's ports free" % self.name)
 
     def cli(self, *args, check=True):

@@ -9,7 +9,6 @@ configuration (ids from each agent's node_id, addresses 127.0.0.1:<its server po
 bootstrap_expect would have written them; the walkthrough test covers bootstrap_expect
 itself. Fast Raft timings come from the documented test_timings; every wait polls."""
 import os
-import signal
 import subprocess
 import tempfile
 
@@ -128,8 +127,7 @@ def test_replication_forwarding_and_failover(cluster):
 
     # SIGKILL of the leader's whole agent: the other two elect a new leader
     dead = cluster.agents[lead]
-    os.kill(dead.proc.pid, signal.SIGKILL)
-    dead.proc.wait(10)
+    dead.kill_all()
     dead.stop()
     cluster.agents[lead] = None
     live = [i for i in range(N) if i != lead]
@@ -219,15 +217,7 @@ def test_forwarded_read_goes_again_when_its_server_dies(cluster):
         return {x["name"]: x["value"] for d in st["daemons"] for x in d["stats"]}["watchers"] >= 1
     wait_for(parked, 10, "the forwarded blocking read parked on the leader")
     dead = cluster.agents[lead]
-    pids = [v["pid"] for v in (dead.status() or {}).values()
-            if isinstance(v, dict) and v.get("pid")]
-    os.kill(dead.proc.pid, signal.SIGKILL)
-    for pid in pids:
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    dead.proc.wait(10)
+    dead.kill_all()
     dead.stop()
     cluster.agents[lead] = None
     cluster.leader([follower, other])
@@ -275,15 +265,7 @@ def test_min_quorum_keeps_a_dead_server():
                                       if s["Leader"] and s["Node"] == "q%d" % (i + 1)), None)
                         if len(servers(0)) == 3 else None, 30, "a leader of 3")[0]
         victim = (lead + 1) % N
-        dead = ags[victim]
-        pids = [v["pid"] for v in (dead.status() or {}).values()
-                if isinstance(v, dict) and v.get("pid")]
-        for pid in [dead.proc.pid] + pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        dead.proc.wait(10)
+        ags[victim].kill_all()
 
         def failed():
             ms = requests.get(http[lead] + "/v1/agent/members", timeout=5).json()
